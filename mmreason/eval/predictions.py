@@ -22,6 +22,7 @@ per-problem mean correctness). The breakdowns count trials the same way.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -185,6 +186,16 @@ def _merge_rows(problems: Sequence[Problem], rows_per_sample: list[list[dict[str
     return merged
 
 
+def majority_vote(normalized: Sequence[str | None]) -> str | None:
+    """The most common normalised answer of one problem's samples (None ignored; ties go to the earliest
+    sample's answer), or None when no sample gave one."""
+    votes = Counter(answer for answer in normalized if answer is not None)
+    if not votes:
+        return None
+    top = max(votes.values())
+    return next(answer for answer in normalized if answer is not None and votes[answer] == top)
+
+
 def score_sampled(
     problems: Sequence[Problem], lines: Sequence[SampledPrediction], ignore_empty_extractions: bool = False
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
@@ -192,8 +203,10 @@ def score_sampled(
 
     The report is `mathvista.score_predictions`'s, plus `samples` (K),
     `per_sample_accuracy` (K numbers), `pass_at_k` (the fraction of problems
-    with at least one correct sample) and `response_length` (mean tokens, or
-    None). With K = 1 the rows are exactly `score_predictions`'s; with K > 1 a
+    with at least one correct sample), `majority_at_k` (the fraction whose
+    majority-vote answer is right: self-consistency, what sharpening the
+    policy towards its own consensus could reach) and `response_length`
+    (mean tokens, or None). With K = 1 the rows are exactly `score_predictions`'s; with K > 1 a
     row holds lists (`responses`, `extractions`, `normalized`, `correct`) and
     `mean_correct`. A (problem, sample) without a response counts wrong and
     its pid is listed once under `missing`.
@@ -207,16 +220,20 @@ def score_sampled(
     if k == 1:
         rows, report = scored[0]
         per_problem_correct = [[bool(row["correct"])] for row in rows]
+        majority_right = sum(bool(row["correct"]) for row in rows)
     else:
         trials = [row for rows in rows_per_sample for row in rows]
         report = build_report(trials, list(problems) * k)
         report["missing"] = list(dict.fromkeys(report["missing"]))
         rows = _merge_rows(problems, rows_per_sample)
         per_problem_correct = [row["correct"] for row in rows]
+        # Right means "normalised answer == gold answer" (score_predictions), for the vote as for a sample.
+        majority_right = sum(majority_vote(row["normalized"]) == row["answer"] for row in rows)
     report["samples"] = k
     report["per_sample_accuracy"] = [sample_report["overall"]["accuracy"] for _, sample_report in scored]
     solved = sum(any(correct) for correct in per_problem_correct)
     report["pass_at_k"] = solved / len(problems) if problems else 0.0
+    report["majority_at_k"] = majority_right / len(problems) if problems else 0.0
     report["response_length"] = mean_response_length(lines)
     return rows, report
 
@@ -232,6 +249,7 @@ def format_scores(report: dict[str, Any]) -> str:
     ]
     if k > 1:
         lines.append(f"| pass@{k} (any sample right) | {report['pass_at_k'] * 100:.2f}% |")
+        lines.append(f"| maj@{k} (majority vote right) | {report['majority_at_k'] * 100:.2f}% |")
     lines.append(f"| mean response length (tokens) | {'n/a' if length is None else f'{length:.1f}'} |")
     return format_report(report) + "\n".join(lines) + "\n"
 

@@ -8,6 +8,7 @@ from mmreason.eval.mathvista import MathVistaError, Prediction, score_prediction
 from mmreason.eval.predictions import (
     SampledPrediction,
     format_scores,
+    majority_vote,
     read_predictions,
     score_file,
     score_sampled,
@@ -85,6 +86,7 @@ def test_two_samples_average_pass_at_1_over_trials():
     assert report["overall"] == {"accuracy": 0.5, "correct": 3, "total": 6}
     assert report["per_sample_accuracy"] == [1 / 3, 2 / 3]  # their mean is the overall accuracy
     assert report["pass_at_k"] == 2 / 3  # a and b have a right sample, c has none
+    assert report["majority_at_k"] == 1 / 3  # a's vote is 12; b's is a blue/red tie, which goes to sample 0's blue
     assert report["missing"] == ["c"]  # listed once although only its sample 1 is missing
     assert report["samples"] == 2
     assert report["response_length"] == 30.0
@@ -97,6 +99,27 @@ def test_two_samples_average_pass_at_1_over_trials():
     assert [row["missing"] for row in rows] == [False, False, True]
     summary = format_scores(report)
     assert "| pass@1 (mean over samples) | 50.00% |" in summary and "| pass@2 (any sample right) | 66.67% |" in summary
+    assert "| maj@2 (majority vote right) | 33.33% |" in summary
+
+
+@pytest.mark.parametrize("normalized, vote", [
+    (["3", "4", "4"], "4"),
+    (["3", "4", None, None], "3"),  # a tie goes to the earliest sample's answer; None never votes
+    ([None, None], None),
+])
+def test_majority_vote(normalized, vote):
+    assert majority_vote(normalized) == vote
+
+
+def test_majority_at_k_differs_from_pass_at_k_and_pass_at_1():
+    # a: 12 once in three samples (pass@3 yes, vote 11 wrong); c: 0.5 twice (vote right).
+    lines = [SampledPrediction(Prediction(pid, f"\\boxed{{{answer}}}"), sample)
+             for pid, answers in (("a", ["11", "12", "11"]), ("b", ["red", "red", "red"]), ("c", ["0.5", "0.7", "0.5"]))
+             for sample, answer in enumerate(answers)]
+    _, report = score_sampled(PROBLEMS, lines)
+    assert report["pass_at_k"] == 1.0
+    assert report["majority_at_k"] == 2 / 3
+    assert report["overall"]["accuracy"] == 6 / 9
 
 
 def test_sample_indices_must_be_contiguous_and_unique():
