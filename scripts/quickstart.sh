@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole method on the embedded default, on CPU, with no downloads:
-#   synthesize -> tiny checkpoint -> warmup data -> warmup SFT -> curate (with the SFT model) -> RL -> evaluate
+#   synthesize -> clean pool -> tiny checkpoint -> warmup data -> warmup SFT -> curate (with the SFT model) -> RL -> evaluate
 #
 #   bash scripts/quickstart.sh [--out DIR] [--seed N] [--ranks N]
 #
@@ -31,33 +31,37 @@ mkdir -p "$OUT"
 START=$(date +%s)
 stage() { echo; echo "=== [$(( $(date +%s) - START ))s] $*"; }
 
-stage "1/8 synthesize train and held-out problems (level 1, 112x112 images)"
+stage "1/9 synthesize train and held-out problems (level 1, 112x112 images)"
 $PY data_prep/synth_visual_math.py --out "$DATA/train" --num 4000 --seed "$SEED" --levels 1 --families "$FAMILIES" --shard-size 500
 $PY data_prep/synth_visual_math.py --out "$DATA/heldout" --num 200 --seed $((SEED + 1000)) --levels 1 --families "$FAMILIES" \
     --mc-frac 0 --tf-frac 0 --dup-frac 0 --near-dup-frac 0
 $PY data_prep/export_mathvista.py --input "$DATA/heldout" --out "$DATA/heldout_mathvista.parquet"
 
-stage "2/8 build the tiny Qwen2.5-VL checkpoint (tokenizer trained on the corpus)"
+stage "2/9 clean the training pool: dedup, and decontaminate against the held-out problems (no model)"
+$PY data_prep/curate.py --config configs/quickstart/clean_pool.yaml input="$DATA/train" output="$DATA/pool" \
+    "eval_sets=[$DATA/heldout]"
+
+stage "3/9 build the tiny Qwen2.5-VL checkpoint (tokenizer trained on the corpus)"
 $PY scripts/make_tiny_model.py --out "$OUT/base" --corpus "$DATA/train" --seed "$SEED"
 
-stage "3/8 warmup data: reference solutions rendered as long-CoT replies"
-$PY data_prep/build_warmup.py --config configs/quickstart/warmup.yaml input="$DATA/train" output="$DATA/warmup" seed="$SEED"
+stage "4/9 warmup data: reference solutions rendered as long-CoT replies"
+$PY data_prep/build_warmup.py --config configs/quickstart/warmup.yaml input="$DATA/pool" output="$DATA/warmup" seed="$SEED"
 
-stage "4/8 warmup SFT ($RANKS ranks)"
+stage "5/9 warmup SFT ($RANKS ranks)"
 $DS mmreason/train.py --config configs/quickstart/sft_warmup.yaml model.path="$OUT/base" \
     data.train="$DATA/warmup" data.eval="$DATA/heldout" train.output_dir="$OUT/runs/sft" train.seed="$SEED"
 rm -rf "$OUT/sft" && cp -r "$OUT/runs/sft/hf/latest" "$OUT/sft"
 
-stage "5/8 curate the RL prompt set with the SFT model (dedup, decontaminate, tag, evaluability, hackable, pass rate, balance)"
-$DS data_prep/curate.py --config configs/quickstart/curate.yaml input="$DATA/train" output="$DATA/curated" \
+stage "6/9 curate the RL prompt set with the SFT model (dedup, decontaminate, tag, evaluability, hackable, pass rate, balance)"
+$DS data_prep/curate.py --config configs/quickstart/curate.yaml input="$DATA/pool" output="$DATA/curated" \
     "eval_sets=[$DATA/heldout]" model.path="$OUT/sft"
 
-stage "6/8 RL with verifiable rewards ($RANKS ranks)"
+stage "7/9 RL with verifiable rewards ($RANKS ranks)"
 $DS mmreason/train.py --config configs/quickstart/rl_vision.yaml model.path="$OUT/sft" \
     data.train="$DATA/curated" data.eval="$DATA/heldout" train.output_dir="$OUT/runs/rl" train.seed="$SEED"
 rm -rf "$OUT/rl" && cp -r "$OUT/runs/rl/hf/latest" "$OUT/rl"
 
-stage "7/8 evaluate base, SFT and RL on the held-out problems with the MathVista evaluator"
+stage "8/9 evaluate base, SFT and RL on the held-out problems with the MathVista evaluator"
 mkdir -p "$OUT/eval"
 for name in base sft rl; do
   $DS scripts/eval_mathvista.py run --model "$OUT/$name" --data "$DATA/heldout_mathvista.parquet" \
@@ -65,7 +69,7 @@ for name in base sft rl; do
       || { cat "$OUT/eval/$name.log" >&2; exit 1; }
 done
 
-stage "8/8 plots and summary"
+stage "9/9 plots and summary"
 $PY scripts/plot_metrics.py "$OUT/runs/sft" --out "$OUT/plots/sft"
 $PY scripts/plot_metrics.py "$OUT/runs/rl" --out "$OUT/plots/rl"
 $PY scripts/summarize_quickstart.py "$OUT"

@@ -218,6 +218,27 @@ def test_cli_without_model_steps(tmp_path):
     assert "25 problems in, 10 out" in result.stdout
 
 
+def test_quickstart_clean_pool_config_dedups_and_decontaminates_only(tmp_path):
+    """configs/quickstart/clean_pool.yaml: what warmup SFT and RL curation start from; no model, no balancing."""
+    corpus = planted_corpus()
+    write_shards(corpus, tmp_path / "input", shard_size=30)
+    eval_file = write_mathvista_parquet(tmp_path / "testmini.parquet", seeds=[100, 101])
+    result = run_cli("--config", "configs/quickstart/clean_pool.yaml", f"input={tmp_path / 'input'}",
+                     f"output={tmp_path / 'out'}", f"eval_sets=[{eval_file}]")
+    assert result.returncode == 0, result.stderr
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    removed = {json.loads(line)["pid"]: json.loads(line)
+               for line in (tmp_path / "out" / "removed.jsonl").read_text().splitlines()}
+    assert {r["step"] for r in removed.values()} == {"dedup", "decontam"}
+    assert removed["eval_copy"]["step"] == "decontam"
+    planted_duplicates = {p.pid for p in corpus if "duplicate_of" in p.meta or "near_duplicate_of" in p.meta}
+    assert planted_duplicates and planted_duplicates <= set(removed)
+    assert report["output"] == len(corpus) - len(removed)
+    kept = {p.pid for p in stream_problems(str(tmp_path / "out"), rank=0, world_size=1)}
+    # Multiple choice and true/false stay: warmup SFT may learn from them (RL curation removes them later).
+    assert any(p.question_type == "multi_choice" and p.pid in kept for p in corpus)
+
+
 def test_cli_errors_name_the_key():
     result = run_cli("--config", "configs/quickstart/curate.yaml", "dedup.max_distanse=3")
     assert result.returncode == 2 and "unknown key 'dedup.max_distanse'" in result.stderr
