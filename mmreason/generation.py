@@ -1,7 +1,8 @@
 """Batched sampling from a policy: the one place the generation engine lives.
 
 RL rollouts, rejection sampling, curation and evaluation all call
-`generate` (tensors) or `generate_texts` (strings). Today the engine is
+`generate` (tensors), `generate_samples` (texts with generated-token counts) or
+`generate_texts` (texts only). Today the engine is
 transformers' `generate` with its KV cache; a faster engine (vLLM, SGLang)
 would replace the body of `generate` and nothing else.
 """

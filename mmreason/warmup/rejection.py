@@ -28,13 +28,16 @@ import logging
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 from mmreason.config import RewardConfig
 from mmreason.problem import Problem
 from mmreason.rewards import score
 from mmreason.warmup.config import KEEP_MODES, RejectionConfig, WarmupError
 from mmreason.jsonl import open_for_append
+
+if TYPE_CHECKING:  # generation imports torch; the template-only path never needs it
+    from mmreason.generation import SampledText
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +140,7 @@ class Teacher:
                 raise WarmupError(f"config key 'rejection.model.path': {err}") from err
         return self._loaded
 
-    def sample(self, problems: Sequence[Problem]):
+    def sample(self, problems: Sequence[Problem]) -> list[list[SampledText]]:
         """`num_samples` SampledText (text, generated token count) per problem."""
         from mmreason.generation import generate_samples
 

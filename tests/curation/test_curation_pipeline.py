@@ -227,8 +227,8 @@ def test_quickstart_clean_pool_config_dedups_and_decontaminates_only(tmp_path):
                      f"output={tmp_path / 'out'}", f"eval_sets=[{eval_file}]")
     assert result.returncode == 0, result.stderr
     report = json.loads((tmp_path / "out" / "report.json").read_text())
-    removed = {json.loads(line)["pid"]: json.loads(line)
-               for line in (tmp_path / "out" / "removed.jsonl").read_text().splitlines()}
+    records = [json.loads(line) for line in (tmp_path / "out" / "removed.jsonl").read_text().splitlines()]
+    removed = {record["pid"]: record for record in records}
     assert {r["step"] for r in removed.values()} == {"dedup", "decontam"}
     assert removed["eval_copy"]["step"] == "decontam"
     planted_duplicates = {p.pid for p in corpus if "duplicate_of" in p.meta or "near_duplicate_of" in p.meta}
