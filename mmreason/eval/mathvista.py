@@ -435,6 +435,11 @@ def build_report(per_problem: Sequence[dict[str, Any]], problems: Sequence[Probl
     }
 
 
+def safe_equal(normalized: str | None, answer: str) -> bool:
+    """MathVista's comparison: a normalised answer is right when it equals the ground truth as a string."""
+    return normalized is not None and normalized == answer
+
+
 def score_predictions(
     problems: Sequence[Problem], predictions: Iterable[Prediction], ignore_empty_extractions: bool = False
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
@@ -469,7 +474,7 @@ def score_predictions(
             "extraction": extraction,
             "normalized": normalized,
             "answer": problem.answer,
-            "correct": normalized is not None and normalized == problem.answer,  # safe_equal
+            "correct": safe_equal(normalized, problem.answer),
             "missing": False,
         })
     return rows, build_report(rows, problems)

@@ -32,6 +32,7 @@ from mmreason.eval.mathvista import (
     Prediction,
     build_report,
     format_report,
+    safe_equal,
     score_predictions,
     write_report,
 )
@@ -227,8 +228,7 @@ def score_sampled(
         report["missing"] = list(dict.fromkeys(report["missing"]))
         rows = _merge_rows(problems, rows_per_sample)
         per_problem_correct = [row["correct"] for row in rows]
-        # Right means "normalised answer == gold answer" (score_predictions), for the vote as for a sample.
-        majority_right = sum(majority_vote(row["normalized"]) == row["answer"] for row in rows)
+        majority_right = sum(safe_equal(majority_vote(row["normalized"]), row["answer"]) for row in rows)
     report["samples"] = k
     report["per_sample_accuracy"] = [sample_report["overall"]["accuracy"] for _, sample_report in scored]
     solved = sum(any(correct) for correct in per_problem_correct)
