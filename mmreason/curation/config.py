@@ -4,7 +4,7 @@ Kimi k1.5 (section 2.2, "RL prompt set curation") asks three things of an RL
 prompt set: diverse coverage, balanced difficulty and accurate evaluability.
 Each step below serves one of them and can be switched off on its own:
 
-    dedup -> decontam -> tagging -> evaluability -> hackable -> difficulty -> balance
+    dedup -> decontam -> tagging -> evaluability -> hackable -> blind -> difficulty -> balance
 
 The cheap text/image steps run first so the model steps generate only for
 problems that survived them.
@@ -23,6 +23,8 @@ from mmreason.config import ConfigError, ModelConfig, register_validator
 from mmreason.data.prompts import TemplateError, template_path
 
 DIFFICULTY_BUCKETS = ("easy", "medium", "hard", "unknown")
+MODEL_STEPS = ("hackable", "blind", "difficulty")
+"""The steps that sample from cfg.model."""
 
 
 class CurationError(ValueError):
@@ -114,6 +116,21 @@ class HackableConfig:
 
 
 @dataclass
+class BlindConfig:
+    enabled: bool = False
+    """Drop a problem when the model answers it right with its images blanked (guessable without looking).
+    Off by default: k1.5 has no such step, and it costs num_tries chains of thought per problem."""
+    template: str = "r1_boxed"
+    """Prompt template of the blind tries (configs/prompts/<name>.jinja or a path): the model's usual one."""
+    num_tries: int = 4
+    """Blind attempts per problem; any correct one drops the problem."""
+    temperature: float = 1.0
+    """Sampling temperature of the attempts."""
+    max_new_tokens: int = 1024
+    """Longest chain of thought of a blind try (match difficulty.max_new_tokens)."""
+
+
+@dataclass
 class DifficultyConfig:
     enabled: bool = True
     """Model-based difficulty (k1.5): sample answers with chain of thought and store meta["pass_rate"]."""
@@ -167,13 +184,14 @@ class CurateConfig:
     shard_size: int = 1000
     """Problems per output shard."""
     model: ModelConfig = field(default_factory=lambda: ModelConfig(path=""))
-    """Model of the hackable and difficulty steps (path required only when one of them is enabled)."""
+    """Model of the hackable, blind and difficulty steps (path required only when one of them is enabled)."""
     generation: GenerationConfig = field(default_factory=GenerationConfig)
     dedup: DedupConfig = field(default_factory=DedupConfig)
     decontam: DecontamConfig = field(default_factory=DecontamConfig)
     tagging: TaggingConfig = field(default_factory=TaggingConfig)
     evaluability: EvaluabilityConfig = field(default_factory=EvaluabilityConfig)
     hackable: HackableConfig = field(default_factory=HackableConfig)
+    blind: BlindConfig = field(default_factory=BlindConfig)
     difficulty: DifficultyConfig = field(default_factory=DifficultyConfig)
     balance: BalanceConfig = field(default_factory=BalanceConfig)
 
@@ -204,14 +222,14 @@ def validate_curate(cfg: CurateConfig) -> CurateConfig:
             re.compile(pattern)
         except re.error as err:
             fail(f"evaluability.proof_patterns[{i}]", f"{pattern!r} is not a regular expression ({err})")
-    for name in ("hackable", "difficulty"):
+    for name in MODEL_STEPS:
         section = getattr(cfg, name)
         if section.enabled:
             try:
                 template_path(section.template)
             except TemplateError as err:
                 fail(f"{name}.template", str(err))
-    model_steps = [name for name in ("hackable", "difficulty") if getattr(cfg, name).enabled]
+    model_steps = [name for name in MODEL_STEPS if getattr(cfg, name).enabled]
     if model_steps and not cfg.model.path:
         fail("model.path", f"must be set: the {' and '.join(model_steps)} step(s) are enabled")
     gen = cfg.generation
@@ -221,6 +239,8 @@ def validate_curate(cfg: CurateConfig) -> CurateConfig:
         "generation.dist_timeout_minutes": gen.dist_timeout_minutes,
         "hackable.num_tries": cfg.hackable.num_tries,
         "hackable.max_new_tokens": cfg.hackable.max_new_tokens,
+        "blind.num_tries": cfg.blind.num_tries,
+        "blind.max_new_tokens": cfg.blind.max_new_tokens,
         "difficulty.max_new_tokens": cfg.difficulty.max_new_tokens,
         "difficulty.num_samples": cfg.difficulty.num_samples,
     }.items():
@@ -228,7 +248,8 @@ def validate_curate(cfg: CurateConfig) -> CurateConfig:
             fail(key, f"must be > 0, got {value}")
     if not 0 < gen.top_p <= 1:
         fail("generation.top_p", f"must be in (0, 1], got {gen.top_p}")
-    for name, count in (("hackable", cfg.hackable.num_tries), ("difficulty", cfg.difficulty.num_samples)):
+    for name, count in (("hackable", cfg.hackable.num_tries), ("blind", cfg.blind.num_tries),
+                        ("difficulty", cfg.difficulty.num_samples)):
         temperature = getattr(cfg, name).temperature
         if temperature < 0:
             fail(f"{name}.temperature", f"must be >= 0, got {temperature}")

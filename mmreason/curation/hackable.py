@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import Sequence
 
 from mmreason.curation.config import HackableConfig
-from mmreason.curation.model_steps import GenerateFn, SamplingSetup, fingerprint, sample_and_judge
-from mmreason.curation.removal import Removal, StepResult
+from mmreason.curation.model_steps import GenerateFn, SamplingSetup, drop_answered, fingerprint, sample_and_judge
+from mmreason.curation.removal import StepResult
 from mmreason.problem import Problem
 
 STEP = "hackable"
@@ -39,13 +39,4 @@ def filter_hackable(
         setup=setup,
         settings_key=settings_key(cfg, setup),
     )
-    kept: list[Problem] = []
-    removed: list[Removal] = []
-    for problem in problems:
-        hits = sum(correct[problem.pid])
-        if hits:
-            reason = f"answered right without reasoning in {hits} of {cfg.num_tries} tries"
-            removed.append(Removal(problem.pid, STEP, "answered_without_reasoning", reason))
-        else:
-            kept.append(problem)
-    return StepResult(kept, removed)
+    return drop_answered(problems, correct, STEP, "answered_without_reasoning", "without reasoning", cfg.num_tries)

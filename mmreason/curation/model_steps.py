@@ -1,4 +1,4 @@
-"""Machinery shared by the two model steps (hackable, difficulty): sample, judge, cache, split over ranks.
+"""Machinery shared by the model steps (hackable, blind, difficulty): sample, judge, cache, split over ranks.
 
 Both steps ask the same thing of a model: for each problem, sample n answers
 and say which are right. This module does that
@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from mmreason.config import RewardConfig
+from mmreason.curation.removal import Removal, StepResult
 from mmreason.problem import Problem
 from mmreason.rewards import score
 from mmreason.jsonl import open_for_append
@@ -207,6 +208,21 @@ def sample_and_judge(
             f"result (first: {missing[:5]}); a rank failed or the cache dir {str(cache_dir)!r} is not shared"
         )
     return {p.pid: merged[p.pid] for p in problems}
+
+
+def drop_answered(
+    problems: Sequence[Problem], correct: dict[str, list[bool]], step: str, kind: str, how: str, num_tries: int
+) -> StepResult:
+    """Keep the problems no try answered right; the others are removed as `kind` ("answered right {how} ...")."""
+    kept: list[Problem] = []
+    removed: list[Removal] = []
+    for problem in problems:
+        hits = sum(correct[problem.pid])
+        if hits:
+            removed.append(Removal(problem.pid, step, kind, f"answered right {how} in {hits} of {num_tries} tries"))
+        else:
+            kept.append(problem)
+    return StepResult(kept, removed)
 
 
 def _check_shape(responses: Any, batch: Sequence[Problem], num_samples: int, step: str) -> None:

@@ -1,6 +1,6 @@
 """Run the curation steps in order: input shards in, curated shards + report out.
 
-    dedup -> decontam -> tagging -> evaluability -> [presample] -> hackable -> difficulty -> balance
+    dedup -> decontam -> tagging -> evaluability -> [presample] -> hackable -> blind -> difficulty -> balance
 
 Memory: the first four steps work one problem at a time, so the input is
 streamed through them once; what survives is kept as image-free records, and
@@ -38,6 +38,7 @@ from mmreason.curation.decontam import EvalMatcher
 from mmreason.curation.dedup import Deduplicator
 from mmreason.curation.difficulty import drop_by_pass_rate, measure_pass_rates
 from mmreason.curation.evaluability import EvaluabilityFilter
+from mmreason.curation.blind import filter_blind
 from mmreason.curation.hackable import filter_hackable
 from mmreason.curation.model_steps import (
     GenerateFn,
@@ -62,7 +63,9 @@ from mmreason.problem import Problem
 
 log = logging.getLogger(__name__)
 
-STEP_ORDER = ("dedup", "decontam", "tagging", "evaluability", "presample", "hackable", "difficulty", "balance")
+STEP_ORDER = (
+    "dedup", "decontam", "tagging", "evaluability", "presample", "hackable", "blind", "difficulty", "balance"
+)
 """The order the steps run in (and are listed in the report): streamed steps first, then record steps.
 presample (balance.presample > 0) caps what the model steps see; it is off by default, as in k1.5."""
 
@@ -107,7 +110,7 @@ class ModelGenerators:
 
 
 def model_fingerprint(cfg: CurateConfig) -> str:
-    """The model and decoding settings shared by both steps (part of every cache line's fingerprint)."""
+    """The model and decoding settings shared by the model steps (part of every cache line's fingerprint)."""
     m, g = cfg.model, cfg.generation
     return fingerprint(m.path, m.dtype, m.min_pixels, m.max_pixels, g.top_p)
 
@@ -124,7 +127,7 @@ def run_curation(
 ) -> CurationReport:
     """Run the enabled steps on cfg.input and (rank 0) write cfg.output; returns the report on every rank.
 
-    generate_fns: {"hackable": fn, "difficulty": fn} replacing the model (tests,
+    generate_fns: {"hackable": fn, "blind": fn, "difficulty": fn} replacing the model (tests,
     or another engine); a step missing from it uses the policy at cfg.model.path.
     ranks: defaults to the torch.distributed world of the environment (one process if none).
     """
@@ -218,6 +221,10 @@ def _run(cfg: CurateConfig, given: Mapping[str, GenerateFn], ranks: RankContext)
         )
         return filter_hackable(ps, cfg.hackable, fn, setup)
 
+    def run_blind(ps: list[Problem]) -> StepResult:
+        fn = given.get("blind") or generators.generate_fn(cfg.blind.template, cfg.blind.max_new_tokens)
+        return filter_blind(ps, cfg.blind, fn, setup)
+
     def run_difficulty(ps: list[Problem]) -> StepResult:
         fn = given.get("difficulty") or generators.generate_fn(cfg.difficulty.template, cfg.difficulty.max_new_tokens)
         scored = measure_pass_rates(ps, cfg.difficulty, fn, setup)
@@ -228,6 +235,7 @@ def _run(cfg: CurateConfig, given: Mapping[str, GenerateFn], ranks: RankContext)
     record_steps: list[tuple[str, bool, Callable[[list[Problem]], StepResult]]] = [
         ("presample", presample > 0, lambda ps: balance_step.balance(ps, cfg.balance, presample, "presample")),
         ("hackable", cfg.hackable.enabled, run_hackable),
+        ("blind", cfg.blind.enabled, run_blind),
         ("difficulty", cfg.difficulty.enabled, run_difficulty),
         ("balance", cfg.balance.enabled, lambda ps: balance_step.balance(ps, cfg.balance)),
     ]

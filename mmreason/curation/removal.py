@@ -21,7 +21,7 @@ class Removal:
 
     pid: str
     step: str
-    """Name of the step that removed it (dedup, decontam, evaluability, hackable, difficulty, balance)."""
+    """Name of the step that removed it (dedup, decontam, evaluability, hackable, blind, difficulty, balance)."""
     kind: str
     """Short category the report counts, e.g. near_duplicate, multiple_choice, solved."""
     reason: str

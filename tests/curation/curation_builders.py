@@ -109,6 +109,22 @@ def arithmetic_reader(problems: Sequence[Problem], num_samples: int, temperature
     return responses
 
 
+def colour_count(image: Image.Image) -> int:
+    return len(image.convert("RGB").getcolors(maxcolors=1 << 16))
+
+
+class ColourCounter:
+    """Answers "how many colours?" from the first image (a reader that looks); records the images it was given."""
+
+    def __init__(self):
+        self.images_seen: dict[str, list[Image.Image]] = {}
+
+    def __call__(self, problems: Sequence[Problem], num_samples: int, temperature: float) -> list[list[str]]:
+        self.images_seen.update({p.pid: list(p.images) for p in problems})
+        return [[f"<think>I count the colours.</think> \\boxed{{{colour_count(p.images[0]) if p.images else 0}}}"]
+                * num_samples for p in problems]
+
+
 class SkillSolver:
     """Right on the first `solved[pid]` of the samples of each problem; counts calls and problems seen."""
 

@@ -4,9 +4,11 @@ import json
 import threading
 
 import pytest
-from curation_builders import SkillSolver, arithmetic_reader, draw_figure, make_problem
+from curation_builders import ColourCounter, SkillSolver, arithmetic_reader, colour_count, draw_figure, make_problem
+from PIL import Image
 
-from mmreason.curation.config import DifficultyConfig, HackableConfig
+from mmreason.curation.blind import blank_image, filter_blind
+from mmreason.curation.config import BlindConfig, DifficultyConfig, HackableConfig
 from mmreason.curation.difficulty import score_difficulty
 from mmreason.curation.hackable import filter_hackable
 from mmreason.curation.model_steps import RankContext, SamplingSetup, cache_path, read_cache, sample_and_judge
@@ -36,6 +38,44 @@ def test_hackable_removes_what_is_answered_without_reasoning(tmp_path):
     lines = cache_path(tmp_path / "cache", "hackable", 0).read_text().splitlines()
     assert [json.loads(line)["pid"] for line in lines] == [p.pid for p in problems]
     assert json.loads(lines[0])["responses"] == ["\\boxed{42}"] * 3
+
+
+def test_blank_image_keeps_the_size_and_the_mean_colour_and_nothing_else():
+    image = Image.new("RGB", (30, 20), "white")
+    image.paste((0, 0, 0), (0, 0, 15, 20))  # left half black
+    blank = blank_image(image)
+    assert blank.size == (30, 20) and blank.getcolors() == [(600, (128, 128, 128))]
+    assert blank_image(Image.new("L", (4, 4), 10)).getcolors() == [(16, (10, 10, 10))]  # any mode becomes RGB
+
+
+def test_blind_removes_what_is_answered_with_the_image_blanked(tmp_path):
+    figure = draw_figure(2)
+    problems = [
+        # One colour is the blind reader's only answer: right without looking at the picture.
+        make_problem("prior_answer", question="How many colours are in the picture?", answer="1",
+                     images=[draw_figure(1)]),
+        make_problem("needs_looking", question="How many colours are in the picture?",
+                     answer=str(colour_count(figure)), images=[figure]),
+        make_problem("text_only", question="What is 17 + 25?", answer="42"),
+    ]
+    counter = ColourCounter()
+    assert counter(problems[1:2], 1, 1.0) == [[f"<think>I count the colours.</think> \\boxed{{{problems[1].answer}}}"]]
+    counter.images_seen.clear()  # looking, it answers right: only the blanking makes it fail below
+
+    setup = SamplingSetup(cache_dir=tmp_path / "cache", problems_per_batch=2)
+    kept, removed = filter_blind(problems, BlindConfig(num_tries=2), counter, setup)
+    assert [p.pid for p in kept] == ["needs_looking", "text_only"]
+    assert [(r.pid, r.step, r.kind, r.reason) for r in removed] == [
+        ("prior_answer", "blind", "answered_without_image", "answered right with the image blanked in 2 of 2 tries"),
+    ]
+    assert sorted(counter.images_seen) == ["needs_looking", "prior_answer"]  # nothing to blank: not asked
+    for pid, images in counter.images_seen.items():
+        original = next(p for p in problems if p.pid == pid).images[0]
+        assert images[0].size == original.size and colour_count(images[0]) == 1
+    assert colour_count(problems[1].images[0]) > 1  # the input problems keep their pictures
+    lines = [json.loads(line) for line in cache_path(tmp_path / "cache", "blind", 0).read_text().splitlines()]
+    assert [line["pid"] for line in lines] == [p.pid for p in problems]
+    assert lines[2]["responses"] == ["", ""] and lines[2]["correct"] == [False, False]
 
 
 def test_difficulty_stores_pass_rates_and_drops_solved(tmp_path):

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from curation_builders import (
     EVAL_QUESTIONS,
+    ColourCounter,
     SkillSolver,
     arithmetic_reader,
     draw_figure,
@@ -37,6 +38,8 @@ def planted_corpus():
         make_problem("bad_answer", question="What is the perimeter?", answer="about twelve", images=[draw_figure(51)]),
         make_problem("eval_copy", question=EVAL_QUESTIONS[0], answer="12", images=[jpeg_copy(draw_figure(100))]),
         make_problem("eval_lookalike", question=EVAL_QUESTIONS[0], answer="12", images=[draw_figure(52)]),
+        make_problem("answer_prior", question="How many colours are in the picture?", answer="1",
+                     images=[draw_figure(53)]),  # the blind reader's only answer
     ]
     return problems
 
@@ -50,7 +53,8 @@ def level_solver(problems) -> SkillSolver:
 def pipeline_config(root: Path, *overrides: str) -> CurateConfig:
     return load_config(None, [
         f"input={root / 'input'}", f"output={root / 'out'}", "model.path=unused-generate-fns-given",
-        f"difficulty.num_samples={NUM_SAMPLES}", "hackable.num_tries=2", "generation.problems_per_batch=16",
+        f"difficulty.num_samples={NUM_SAMPLES}", "hackable.num_tries=2", "blind.enabled=true", "blind.num_tries=2",
+        "generation.problems_per_batch=16",
         "shard_size=8", *overrides,
     ], schema=CurateConfig)
 
@@ -69,7 +73,7 @@ def curated(tmp_path_factory):
         images_given.update({p.pid: len(p.images) for p in problems})
         return arithmetic_reader(problems, num_samples, temperature)
 
-    report = run_curation(cfg, generate_fns={"hackable": reader, "difficulty": solver})
+    report = run_curation(cfg, generate_fns={"hackable": reader, "blind": ColourCounter(), "difficulty": solver})
     removed = [json.loads(line) for line in (root / "out" / "removed.jsonl").read_text().splitlines()]
     return corpus, report, {r["pid"]: r for r in removed}, root / "out", images_given
 
@@ -87,8 +91,10 @@ def test_every_planted_problem_is_removed_by_the_right_step(curated):
         elif problem.question_type == "multi_choice":
             assert (removed[problem.pid]["step"], removed[problem.pid]["kind"]) in {
                 ("evaluability", "multiple_choice"), ("dedup", "exact_duplicate"), ("dedup", "near_duplicate")}
-    assert {k: (removed[k]["step"], removed[k]["kind"]) for k in ("guessable", "proof", "bad_answer", "eval_copy")} == {
+    planted = ("guessable", "answer_prior", "proof", "bad_answer", "eval_copy")
+    assert {k: (removed[k]["step"], removed[k]["kind"]) for k in planted} == {
         "guessable": ("hackable", "answered_without_reasoning"),
+        "answer_prior": ("blind", "answered_without_image"),
         "proof": ("evaluability", "proof"),
         "bad_answer": ("evaluability", "unverifiable_answer"),
         "eval_copy": ("decontam", "eval_match"),
@@ -116,7 +122,7 @@ def test_report_counts_chain_from_input_to_output(curated):
     assert sum(data["domains_before"].values()) == len(corpus)
     assert sum(data["domains_after"].values()) == data["output"]
     assert data["difficulty_basis"] == "pass_rate"
-    scored = next(s for s in data["steps"] if s["name"] == "hackable")["kept"]
+    scored = next(s for s in data["steps"] if s["name"] == "blind")["kept"]
     assert sum(data["difficulty_before"].values()) == scored
     assert set(data["difficulty_before"]) <= {"0.00", "0.25", "0.50", "0.75", "1.00"}
     assert "1.00" not in data["difficulty_after"]
@@ -175,12 +181,13 @@ def test_rerun_reuses_the_model_caches_and_replaces_the_shards(curated):
         hackable_calls.append(len(problems))
         return arithmetic_reader(problems, num_samples, temperature)
 
-    second = run_curation(cfg, generate_fns={"hackable": counting_reader, "difficulty": solver})
+    blind = ColourCounter()
+    second = run_curation(cfg, generate_fns={"hackable": counting_reader, "blind": blind, "difficulty": solver})
     assert second.output == 6
     # eval_copy is no longer removed by decontam: it is the only problem the model steps had not seen.
-    assert hackable_calls == [1] and solver.seen == ["eval_copy"]
+    assert hackable_calls == [1] and list(blind.images_seen) == ["eval_copy"] and solver.seen == ["eval_copy"]
     assert sorted(p.name for p in out.glob("shard-*.tar")) == ["shard-000000.tar"]
-    assert [s.enabled for s in second.steps] == [True, False, True, True, False, True, True, True]
+    assert [s.enabled for s in second.steps] == [True, False, True, True, False, True, True, True, True]
 
 
 def test_presample_caps_what_the_model_steps_see(curated, tmp_path):
@@ -194,7 +201,7 @@ def test_presample_caps_what_the_model_steps_see(curated, tmp_path):
         seen_by_hackable.extend(p.pid for p in problems)
         return arithmetic_reader(problems, num_samples, temperature)
 
-    report = run_curation(cfg, generate_fns={"hackable": reader, "difficulty": solver})
+    report = run_curation(cfg, generate_fns={"hackable": reader, "blind": ColourCounter(), "difficulty": solver})
     presample = next(s for s in report.steps if s.name == "presample")
     assert presample.enabled and presample.kept == 15 and presample.removed_by_kind == {"over_target": presample.removed}
     assert len(seen_by_hackable) == 15 and len(solver.seen) <= 15
@@ -209,8 +216,8 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
 def test_cli_without_model_steps(tmp_path):
     write_shards(planted_corpus()[-25:], tmp_path / "input", shard_size=10)
     result = run_cli("--config", "configs/quickstart/curate.yaml", f"input={tmp_path / 'input'}",
-                     f"output={tmp_path / 'out'}", "hackable.enabled=false", "difficulty.enabled=false",
-                     "balance.total=10")
+                     f"output={tmp_path / 'out'}", "hackable.enabled=false", "blind.enabled=false",
+                     "difficulty.enabled=false", "balance.total=10")
     assert result.returncode == 0, result.stderr
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert report["input"] == 25 and report["output"] == 10
@@ -261,12 +268,21 @@ def test_missing_input_names_the_key(tmp_path):
         ("model.path=", "model.path"),
         ("balance.presample=5", "balance.presample"),
         ("hackable.template=no_such_template", "hackable.template"),
+        ("blind.temperature=0", "blind.temperature"),
+        ("blind.num_tries=0", "blind.num_tries"),
         ("evaluability.proof_patterns=[(unclosed]", "evaluability.proof_patterns[0]"),
     ],
 )
 def test_config_validation_names_the_key(override, message):
     with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
         load_config(REPO / "configs" / "quickstart" / "curate.yaml", [override], schema=CurateConfig)
+
+
+def test_a_model_step_template_is_checked_when_the_step_is_enabled():
+    quickstart = REPO / "configs" / "quickstart" / "curate.yaml"
+    load_config(quickstart, ["blind.template=no_such_template"], schema=CurateConfig)  # blind is off there
+    with pytest.raises(ConfigError, match="blind.template"):
+        load_config(quickstart, ["blind.enabled=true", "blind.template=no_such_template"], schema=CurateConfig)
 
 
 def test_both_shipped_configs_load():

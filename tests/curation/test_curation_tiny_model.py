@@ -26,7 +26,9 @@ def test_pipeline_with_the_tiny_checkpoint_scores_every_kept_problem(tiny_checkp
     out = tmp_path / "out"
     cfg = load_config(REPO / "configs" / "quickstart" / "curate.yaml", [
         f"input={tmp_path / 'input'}", f"output={out}", f"model.path={tiny_checkpoint}",
-        "hackable.num_tries=1", "hackable.max_new_tokens=4", "difficulty.num_samples=2",
+        "hackable.num_tries=1", "hackable.max_new_tokens=4", "blind.enabled=true", "blind.num_tries=1",
+        "blind.max_new_tokens=4",
+        "difficulty.num_samples=2",
         "difficulty.max_new_tokens=6", "generation.problems_per_batch=4", "balance.total=100",
     ], schema=CurateConfig)
     report = run_curation(cfg)  # no generate_fns: the steps sample from the checkpoint
@@ -35,7 +37,9 @@ def test_pipeline_with_the_tiny_checkpoint_scores_every_kept_problem(tiny_checkp
     for problem in curated:
         assert problem.meta["pass_rate"] in (0.0, 0.5) and problem.meta["pass_rate_samples"] == 2
     difficulty = [json.loads(line) for line in cache_path(out / "cache", "difficulty", 0).read_text().splitlines()]
-    scored = next(s for s in report.steps if s.name == "hackable").kept
+    blind = [json.loads(line) for line in cache_path(out / "cache", "blind", 0).read_text().splitlines()]
+    assert len(blind) == next(s for s in report.steps if s.name == "hackable").kept
+    scored = next(s for s in report.steps if s.name == "blind").kept
     assert len(difficulty) == scored and all(len(line["responses"]) == 2 for line in difficulty)
     assert sum(report.difficulty_before.values()) == scored
 
