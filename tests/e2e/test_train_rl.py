@@ -14,8 +14,9 @@ REQUIRED_METRICS = [
     "step", "reward/mean", "reward/accuracy", "reward/format", "reward/length", "response_length/mean", "loss", "kl",
     "clip_fraction", "entropy", "grad_norm", "time/generate", "time/reward", "time/update", "tokens_per_s",
 ]
-SMALL = ["rollout.prompts_per_step=4", "rollout.group_size=4", "rollout.max_new_tokens=16",
-         "train.micro_batch_size=4", "eval.num_problems=4", "eval.max_new_tokens=8", "eval.batch_size=4"]
+# The quickstart's dynamic sampling is off unless the algorithm asks for it: a random model's groups all score 0.
+SMALL = ["algo.dynamic_sampling=false", "rollout.prompts_per_step=4", "rollout.group_size=4",
+         "rollout.max_new_tokens=16", "train.micro_batch_size=4", "eval.num_problems=4", "eval.max_new_tokens=8", "eval.batch_size=4"]
 ALGORITHMS = {
     "grpo": ["algo.beta=0.04"],
     "dapo": ["algo.clip_eps_high=0.28", "algo.dynamic_sampling=true", "algo.max_sampling_rounds=1", "algo.overlong_buffer=4"],
