@@ -27,8 +27,9 @@ def test_two_ranks_split_the_model_steps_and_rank0_writes_once(tmp_path):
     result = subprocess.run(
         [launcher, "--num_gpus", "2", "--master_port", "29731", str(HERE / "two_rank_curation.py"),
          "--config", "configs/quickstart/curate.yaml", f"input={tmp_path / 'input'}", f"output={out}",
-         "model.path=unused-generate-fns-given", "difficulty.num_samples=3", "hackable.num_tries=2",
-         "generation.problems_per_batch=2", "balance.total=100", "dedup.enabled=false"],
+         "model.path=unused-generate-fns-given", "hackable.enabled=true", "hackable.num_tries=2",
+         "difficulty.enabled=true", "difficulty.num_samples=3", "balance.enabled=true", "balance.total=100",
+         "generation.problems_per_batch=2"],
         cwd=REPO, capture_output=True, text=True, timeout=600,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]

@@ -26,6 +26,9 @@ from mmreason.data.synth import generate_problems
 
 REPO = Path(__file__).resolve().parents[2]
 NUM_SAMPLES = 4
+EVERY_STEP_ON = [f"{step}.enabled=true"
+                 for step in ("dedup", "decontam", "hackable", "blind", "difficulty", "balance")]
+"""configs/quickstart/curate.yaml runs tagging and evaluability only; these turn the other steps back on."""
 
 
 def planted_corpus():
@@ -213,16 +216,22 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
                           timeout=600)
 
 
-def test_cli_without_model_steps(tmp_path):
-    write_shards(planted_corpus()[-25:], tmp_path / "input", shard_size=10)
+def test_quickstart_rl_prompt_set_is_the_free_form_problems_without_a_model(tmp_path):
+    """configs/quickstart/curate.yaml as shipped: tagging and evaluability only, on the CLI."""
+    corpus = planted_corpus()[-25:]
+    write_shards(corpus, tmp_path / "input", shard_size=10)
     result = run_cli("--config", "configs/quickstart/curate.yaml", f"input={tmp_path / 'input'}",
-                     f"output={tmp_path / 'out'}", "hackable.enabled=false", "blind.enabled=false",
-                     "difficulty.enabled=false", "balance.total=10")
+                     f"output={tmp_path / 'out'}")
     assert result.returncode == 0, result.stderr
     report = json.loads((tmp_path / "out" / "report.json").read_text())
-    assert report["input"] == 25 and report["output"] == 10
+    assert [s["name"] for s in report["steps"] if s["enabled"]] == ["tagging", "evaluability"]
     assert report["difficulty_basis"] == "bucket"
-    assert "25 problems in, 10 out" in result.stdout
+    kept = {p.pid: p for p in stream_problems(str(tmp_path / "out"), rank=0, world_size=1)}
+    removed = [json.loads(line) for line in (tmp_path / "out" / "removed.jsonl").read_text().splitlines()]
+    assert {r["step"] for r in removed} == {"evaluability"} and {"proof", "bad_answer"} <= {r["pid"] for r in removed}
+    assert len(kept) + len(removed) == 25 == report["input"] and report["output"] == len(kept)
+    assert "guessable" in kept and all(p.question_type == "free_form" for p in kept.values())
+    assert f"25 problems in, {len(kept)} out" in result.stdout
 
 
 def test_quickstart_clean_pool_config_dedups_and_decontaminates_only(tmp_path):
@@ -275,7 +284,7 @@ def test_missing_input_names_the_key(tmp_path):
 )
 def test_config_validation_names_the_key(override, message):
     with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
-        load_config(REPO / "configs" / "quickstart" / "curate.yaml", [override], schema=CurateConfig)
+        load_config(REPO / "configs" / "quickstart" / "curate.yaml", [*EVERY_STEP_ON, override], schema=CurateConfig)
 
 
 def test_a_model_step_template_is_checked_when_the_step_is_enabled():
@@ -290,4 +299,4 @@ def test_both_shipped_configs_load():
     assert real.model.path == "Qwen/Qwen2.5-VL-7B-Instruct"
     assert (real.hackable.num_tries, real.difficulty.num_samples, real.difficulty.temperature) == (8, 10, 1.0)
     quick = load_config(REPO / "configs" / "quickstart" / "curate.yaml", [], schema=CurateConfig)
-    assert quick.model.path == "runs/quickstart/base"
+    assert quick.model.path == "runs/quickstart/sft"

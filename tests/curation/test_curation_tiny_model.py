@@ -26,10 +26,9 @@ def test_pipeline_with_the_tiny_checkpoint_scores_every_kept_problem(tiny_checkp
     out = tmp_path / "out"
     cfg = load_config(REPO / "configs" / "quickstart" / "curate.yaml", [
         f"input={tmp_path / 'input'}", f"output={out}", f"model.path={tiny_checkpoint}",
-        "hackable.num_tries=1", "hackable.max_new_tokens=4", "blind.enabled=true", "blind.num_tries=1",
-        "blind.max_new_tokens=4",
-        "difficulty.num_samples=2",
-        "difficulty.max_new_tokens=6", "generation.problems_per_batch=4", "balance.total=100",
+        "hackable.enabled=true", "hackable.num_tries=1", "hackable.max_new_tokens=4", "blind.enabled=true",
+        "blind.num_tries=1", "blind.max_new_tokens=4", "difficulty.enabled=true", "difficulty.num_samples=2",
+        "difficulty.max_new_tokens=6", "balance.enabled=true", "balance.total=100", "generation.problems_per_batch=4",
     ], schema=CurateConfig)
     report = run_curation(cfg)  # no generate_fns: the steps sample from the checkpoint
     curated = list(stream_problems(str(out), rank=0, world_size=1))
