@@ -1,4 +1,4 @@
-"""Step 7: sample a prompt set with a target mix of domains and difficulties.
+"""Step 8: sample a prompt set with a target mix of domains and difficulties.
 
 Every problem falls in one cell (domain, difficulty bucket). The domain is
 meta["domain"] (set by tagging). The bucket comes from meta["pass_rate"]

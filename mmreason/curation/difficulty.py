@@ -1,4 +1,4 @@
-"""Step 6: model-based difficulty (k1.5).
+"""Step 7: model-based difficulty (k1.5).
 
 The model samples `num_samples` chain-of-thought answers per problem at a
 high temperature; the fraction that verifies is the problem's pass rate,

@@ -1,6 +1,6 @@
 """Machinery shared by the model steps (hackable, blind, difficulty): sample, judge, cache, split over ranks.
 
-Both steps ask the same thing of a model: for each problem, sample n answers
+Every model step asks the same thing of a model: for each problem, sample n answers
 and say which are right. This module does that
 
 - in batches of `problems_per_batch` problems per `generate_fn` call,
@@ -105,7 +105,7 @@ def rank_context_from_environment(timeout_minutes: int) -> RankContext:
 
 @dataclass
 class SamplingSetup:
-    """Where and how the model steps run (shared by both steps)."""
+    """Where and how the model steps run (shared by all of them)."""
 
     cache_dir: Path
     """output/cache: one `<step>.rank<r>.jsonl` per step and rank."""

@@ -9,7 +9,7 @@ shards (see `source`). Nothing holds the whole pool's pixels.
 
 Every rank (under `deepspeed data_prep/curate.py ...`) reads the whole input
 and runs the cheap steps itself (they are deterministic, so all ranks agree);
-the two model steps split their problems between the ranks and merge through
+the model steps split their problems between the ranks and merge through
 their caches (see `model_steps`). Rank 0 alone writes the output directory:
 
     shard-000000.tar ...   curated problems (meta domain, subject, pass_rate)
