@@ -57,8 +57,7 @@ def pipeline_config(root: Path, *overrides: str) -> CurateConfig:
     return load_config(None, [
         f"input={root / 'input'}", f"output={root / 'out'}", "model.path=unused-generate-fns-given",
         f"difficulty.num_samples={NUM_SAMPLES}", "hackable.num_tries=2", "blind.enabled=true", "blind.num_tries=2",
-        "generation.problems_per_batch=16",
-        "shard_size=8", *overrides,
+        "generation.problems_per_batch=16", "shard_size=8", *overrides,
     ], schema=CurateConfig)
 
 

@@ -14,7 +14,8 @@ REQUIRED_METRICS = [
     "step", "reward/mean", "reward/accuracy", "reward/format", "reward/length", "response_length/mean", "loss", "kl",
     "clip_fraction", "entropy", "grad_norm", "time/generate", "time/reward", "time/update", "tokens_per_s",
 ]
-# The quickstart's dynamic sampling is off unless the algorithm asks for it: a random model's groups all score 0.
+# The quickstart's dynamic sampling is off unless the algorithm asks for it: a random model's groups score
+# alike, and resampling them would only slow the test down.
 SMALL = ["algo.dynamic_sampling=false", "rollout.prompts_per_step=4", "rollout.group_size=4",
          "rollout.max_new_tokens=16", "train.micro_batch_size=4", "eval.num_problems=4", "eval.max_new_tokens=8", "eval.batch_size=4"]
 ALGORITHMS = {
