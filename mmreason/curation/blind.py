@@ -20,7 +20,14 @@ from typing import Sequence
 from PIL import Image, ImageStat
 
 from mmreason.curation.config import BlindConfig
-from mmreason.curation.model_steps import GenerateFn, SamplingSetup, drop_answered, fingerprint, sample_and_judge
+from mmreason.curation.model_steps import (
+    GenerateFn,
+    SamplingSetup,
+    check_responses,
+    drop_answered,
+    fingerprint,
+    sample_and_judge,
+)
 from mmreason.curation.removal import StepResult
 from mmreason.problem import Problem
 
@@ -45,8 +52,7 @@ def blindfold(generate_fn: GenerateFn) -> GenerateFn:
     def generate(problems: Sequence[Problem], num_samples: int, temperature: float) -> list[list[str]]:
         visual = [p for p in problems if p.images]
         answers = generate_fn([blindfolded(p) for p in visual], num_samples, temperature) if visual else []
-        if len(answers) != len(visual):
-            raise ValueError(f"{STEP}: generate_fn returned {len(answers)} response lists for {len(visual)} problems")
+        check_responses(answers, visual, num_samples, STEP)
         by_pid = {p.pid: texts for p, texts in zip(visual, answers)}
         return [by_pid.get(p.pid, [""] * num_samples) for p in problems]
 

@@ -233,23 +233,24 @@ def validate_curate(cfg: CurateConfig) -> CurateConfig:
     if model_steps and not cfg.model.path:
         fail("model.path", f"must be set: the {' and '.join(model_steps)} step(s) are enabled")
     gen = cfg.generation
+    samples_per_problem = {
+        "hackable.num_tries": cfg.hackable.num_tries,
+        "blind.num_tries": cfg.blind.num_tries,
+        "difficulty.num_samples": cfg.difficulty.num_samples,
+    }
     for key, value in {
         "generation.problems_per_batch": gen.problems_per_batch,
         "generation.batch_size": gen.batch_size,
         "generation.dist_timeout_minutes": gen.dist_timeout_minutes,
-        "hackable.num_tries": cfg.hackable.num_tries,
-        "hackable.max_new_tokens": cfg.hackable.max_new_tokens,
-        "blind.num_tries": cfg.blind.num_tries,
-        "blind.max_new_tokens": cfg.blind.max_new_tokens,
-        "difficulty.max_new_tokens": cfg.difficulty.max_new_tokens,
-        "difficulty.num_samples": cfg.difficulty.num_samples,
+        **samples_per_problem,
+        **{f"{name}.max_new_tokens": getattr(cfg, name).max_new_tokens for name in MODEL_STEPS},
     }.items():
         if value <= 0:
             fail(key, f"must be > 0, got {value}")
     if not 0 < gen.top_p <= 1:
         fail("generation.top_p", f"must be in (0, 1], got {gen.top_p}")
-    for name, count in (("hackable", cfg.hackable.num_tries), ("blind", cfg.blind.num_tries),
-                        ("difficulty", cfg.difficulty.num_samples)):
+    for key, count in samples_per_problem.items():
+        name = key.split(".")[0]
         temperature = getattr(cfg, name).temperature
         if temperature < 0:
             fail(f"{name}.temperature", f"must be >= 0, got {temperature}")

@@ -192,7 +192,7 @@ def sample_and_judge(
         with open_for_append(cache_path(cache_dir, step, ranks.rank)) as cache:
             for batch in _batches(setup.load(todo), setup.problems_per_batch):
                 responses = generate_fn(batch, num_samples, temperature)
-                _check_shape(responses, batch, num_samples, step)
+                check_responses(responses, batch, num_samples, step)
                 for problem, texts in zip(batch, responses):
                     correct = [setup.judge(text, problem) for text in texts]
                     record = {"pid": problem.pid, "fingerprint": settings_key, "correct": correct, "responses": texts}
@@ -225,7 +225,8 @@ def drop_answered(
     return StepResult(kept, removed)
 
 
-def _check_shape(responses: Any, batch: Sequence[Problem], num_samples: int, step: str) -> None:
+def check_responses(responses: Any, batch: Sequence[Problem], num_samples: int, step: str) -> None:
+    """Raise ValueError unless `responses` holds `num_samples` strings for each problem of `batch`."""
     if not isinstance(responses, list) or len(responses) != len(batch):
         got = len(responses) if isinstance(responses, list) else type(responses).__name__
         raise ValueError(f"{step}: generate_fn returned {got} response lists for {len(batch)} problems")
