@@ -49,6 +49,7 @@ def init_distributed() -> tuple[int, int]:
         import deepspeed
 
         deepspeed.init_distributed(dist_backend="nccl" if torch.cuda.is_available() else "gloo")
+        release_shm_buffer_name(dist.get_rank(), dist.get_world_size())
     if torch.cuda.is_available():
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
     elif "OMP_NUM_THREADS" not in os.environ:
@@ -57,6 +58,27 @@ def init_distributed() -> tuple[int, int]:
         local_ranks = int(os.environ.get("LOCAL_WORLD_SIZE", os.environ.get("WORLD_SIZE", 1)))
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // local_ranks))
     return dist.get_rank(), dist.get_world_size()
+
+
+def shm_buffer_path(rank: int) -> Path:
+    """Where DeepSpeed's CPU shared-memory all-reduce keeps this rank's buffer (named after MASTER_ADDR/PORT)."""
+    name = f"deepspeed_allreduce_buffer_{os.getuid()}_{os.environ.get('MASTER_ADDR', '')}_{os.environ.get('MASTER_PORT', '')}_{rank}"
+    return Path("/dev/shm") / name
+
+
+def release_shm_buffer_name(rank: int, world_size: int) -> None:
+    """Unlink this rank's DeepSpeed shared-memory buffer name once every rank has mapped it.
+
+    When all ranks share one machine and no GPU, DeepSpeed maps a 69 MB buffer per rank in
+    /dev/shm and never removes it: RAM-backed files that pile up launch after launch (20 GB
+    after a day of runs here, starving later runs), and a later launch on the same port maps
+    the stale one. Each rank opens its peers' buffers inside `deepspeed.init_distributed`, so
+    after a barrier the names are no longer needed; the mappings stay valid until exit.
+    """
+    path = shm_buffer_path(rank)
+    if world_size > 1:
+        dist.barrier()
+    path.unlink(missing_ok=True)
 
 
 def device() -> torch.device:

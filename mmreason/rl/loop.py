@@ -122,9 +122,9 @@ def collect_rollout(model: Any, processor: Any, prompts: list[Problem], sampler:
         # Every rank draws the same global list (a pure function of step and what was drawn), then takes its share.
         draw = sampler.sample(step, min(cfg.rollout.prompts_per_step, available), exclude=drawn)
         drawn += draw
-        mine = draw[rank::world_size]
-        if not mine:
+        if len(draw) < world_size:  # same on every rank: each draws the same list
             break
+        mine = draw[rank::world_size]
         rollout = generate_rollouts(model, processor, [prompts[i] for i in mine], cfg.rollout, **generate_kwargs)
         generated_groups += len(mine)
         if not cfg.algo.dynamic_sampling:
@@ -138,7 +138,9 @@ def collect_rollout(model: Any, processor: Any, prompts: list[Problem], sampler:
         kept.append((select_prompts(rollout, good, G), [mine[i] for i in good]))
         spare.append((select_prompts(rollout, bad, G), [mine[i] for i in bad]))
         kept_count += len(good)
-        if kept_count >= per_rank:
+        # Every rank runs the same number of rounds: under ZeRO-3 generation is a collective
+        # (synced_gpus), so a rank that stopped early would leave its peers waiting.
+        if all_reduce_max(float(kept_count < per_rank)) == 0.0:
             break
     informative_count = kept_count
     # Too few informative groups after the last round: fill up with uninformative ones (zero advantage).

@@ -20,7 +20,10 @@ SMALL = ["algo.dynamic_sampling=false", "rollout.prompts_per_step=4", "rollout.g
          "rollout.max_new_tokens=16", "train.micro_batch_size=4", "eval.num_problems=4", "eval.max_new_tokens=8", "eval.batch_size=4"]
 ALGORITHMS = {
     "grpo": ["algo.beta=0.04"],
-    "dapo": ["algo.clip_eps_high=0.28", "algo.dynamic_sampling=true", "algo.max_sampling_rounds=1", "algo.overlong_buffer=4"],
+    # ZeRO-3 here: generation is then a collective across ranks (synced_gpus), and dynamic sampling's
+    # extra rounds must stay in step on every rank.
+    "dapo": ["algo.clip_eps_high=0.28", "algo.dynamic_sampling=true", "algo.max_sampling_rounds=1", "algo.overlong_buffer=4",
+             "train.zero_stage=3"],
     "dr_grpo": [],
     "k15": ["reward.length_penalty_weight=0.2", "algo.reference_refresh_every=2", "algo.reset_optimizer_each_iteration=true"],
 }

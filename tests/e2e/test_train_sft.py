@@ -36,9 +36,12 @@ def sft_command(corpus, tiny_checkpoint, out, *extra, launcher=(sys.executable,)
 
 def test_two_ranks_loss_falls_and_weights_agree(corpus, tiny_checkpoint, tmp_path, repo_root):
     out = tmp_path / "run"
-    cmd = sft_command(corpus, tiny_checkpoint, out, "train.max_steps=20", "train.save_every=0",
-                      launcher=deepspeed_launcher())
+    launcher = deepspeed_launcher()
+    cmd = sft_command(corpus, tiny_checkpoint, out, "train.max_steps=20", "train.save_every=0", launcher=launcher)
     subprocess.run(cmd, cwd=repo_root, check=True, capture_output=True)
+    # DeepSpeed's CPU shared-memory all-reduce buffers (69 MB of RAM each) are not left behind in /dev/shm.
+    port = launcher[launcher.index("--master_port") + 1]
+    assert not list(Path("/dev/shm").glob(f"deepspeed_allreduce_buffer_*_{port}_*"))
     metrics = read_metrics(out / "metrics.jsonl")
     assert [m["step"] for m in metrics] == list(range(1, 21))
     losses = [m["loss"] for m in metrics]
