@@ -261,6 +261,9 @@ def validate_curate(cfg: CurateConfig) -> CurateConfig:
         fail("balance.total", f"must be > 0 when balance is enabled, got {balance.total}")
     if balance.presample < 0:
         fail("balance.presample", f"must be >= 0, got {balance.presample}")
+    if balance.presample and not model_steps:
+        fail("balance.presample", f"{balance.presample} caps what the model steps see, but none of "
+             f"{list(MODEL_STEPS)} is enabled: set it to 0 (balance.total caps the output)")
     if balance.presample and balance.enabled and balance.presample < balance.total:
         fail("balance.presample", f"{balance.presample} < balance.total ({balance.total}): too few to reach total")
     for domain, weight in balance.domain_weights.items():

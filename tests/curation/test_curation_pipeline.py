@@ -299,3 +299,11 @@ def test_both_shipped_configs_load():
     assert (real.hackable.num_tries, real.difficulty.num_samples, real.difficulty.temperature) == (8, 10, 1.0)
     quick = load_config(REPO / "configs" / "quickstart" / "curate.yaml", [], schema=CurateConfig)
     assert quick.model.path == "runs/quickstart/sft"
+
+
+def test_presample_without_a_model_step_is_refused():
+    """Presampling only saves model-step work; with every model step off it would just drop problems."""
+    quickstart = REPO / "configs" / "quickstart" / "curate.yaml"  # its model steps are off
+    with pytest.raises(ConfigError, match=r"balance.presample.*none of \['hackable', 'blind', 'difficulty'\]"):
+        load_config(quickstart, ["balance.presample=800"], schema=CurateConfig)
+    load_config(quickstart, ["balance.presample=800", "difficulty.enabled=true"], schema=CurateConfig)
