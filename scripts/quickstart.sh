@@ -34,7 +34,7 @@ stage() { echo; echo "=== [$(( $(date +%s) - START ))s] $*"; }
 
 stage "1/9 synthesize train and held-out problems (level 1, 112x112 images)"
 $PY data_prep/synth_visual_math.py --out "$DATA/train" --num 4000 --seed "$SEED" --levels 1 --families "$FAMILIES" --shard-size 500
-$PY data_prep/synth_visual_math.py --out "$DATA/heldout" --num 200 --seed $((SEED + 1000)) --levels 1 --families "$FAMILIES" \
+$PY data_prep/synth_visual_math.py --out "$DATA/heldout" --num 500 --seed $((SEED + 1000)) --levels 1 --families "$FAMILIES" \
     --mc-frac 0 --tf-frac 0 --dup-frac 0 --near-dup-frac 0
 $PY data_prep/export_mathvista.py --input "$DATA/heldout" --out "$DATA/heldout_mathvista.parquet"
 
