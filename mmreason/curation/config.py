@@ -170,7 +170,7 @@ class BalanceConfig:
     """Seed of the sampling without replacement inside each cell."""
     presample: int = 0
     """> 0: before the model steps, keep this many problems by the same mix (difficulty from meta labels), so the
-    costly sampling only sees them; 0 (k1.5) scores every survivor. Must be >= total."""
+    costly sampling only sees them; 0 (k1.5) scores every survivor. Must be >= total, and a model step must be on."""
 
 
 @dataclass
