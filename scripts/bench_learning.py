@@ -2,7 +2,8 @@
 
     python scripts/bench_learning.py [--seeds 0,1,2] [--out runs/bench_learning] [--ranks 2]
 
-Each seed changes the synthetic data, the tiny model's initialisation and the training order. The
+Each seed changes the synthetic training data, the tiny model's initialisation and the training order;
+every seed is scored on the same held-out problems (scripts/quickstart.sh --heldout-seed). The
 table gives each seed's accuracy per stage, then the mean and the spread (max - min) over seeds,
 and a last line says whether RL beats SFT by more than the spread between seeds: the mean gain
 must exceed the larger of the SFT and RL spreads, and RL must gain on every seed.

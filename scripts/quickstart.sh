@@ -2,7 +2,11 @@
 # The whole method on the embedded default, on CPU, with no downloads:
 #   synthesize -> clean pool -> tiny checkpoint -> warmup data -> warmup SFT -> RL prompt set -> RL -> evaluate
 #
-#   bash scripts/quickstart.sh [--out DIR] [--seed N] [--ranks N]
+#   bash scripts/quickstart.sh [--out DIR] [--seed N] [--heldout-seed N] [--ranks N]
+#
+# --seed changes the training data, the tiny model's initialisation and the training order; the held-out
+# problems come from --heldout-seed (default 1000) alone, so runs with different seeds are scored on the
+# same test set, as on a real benchmark, and their spread measures training, not test-set sampling.
 #
 # Leaves DIR/data/heldout/ (held-out shards), DIR/data/heldout_mathvista.parquet, the HF checkpoints
 # DIR/base/ DIR/sft/ DIR/rl/, the training runs DIR/runs/{sft,rl}/, plots in DIR/plots/ and DIR/summary.json.
@@ -10,6 +14,7 @@ set -euo pipefail
 
 OUT=runs/quickstart
 SEED=0
+HELDOUT_SEED=1000
 RANKS=2
 # Counting families only: with 16 image tokens and 1.3 M parameters, the tiny model learns to count shapes,
 # polygon sides and bars within minutes, but not to read printed digits (line-chart labels, expressions,
@@ -20,10 +25,14 @@ while [[ $# -gt 0 ]]; do
   case "$1" in
     --out) OUT="$2"; shift 2 ;;
     --seed) SEED="$2"; shift 2 ;;
+    --heldout-seed) HELDOUT_SEED="$2"; shift 2 ;;
     --ranks) RANKS="$2"; shift 2 ;;
-    *) echo "usage: bash scripts/quickstart.sh [--out DIR] [--seed N] [--ranks N]" >&2; exit 2 ;;
+    *) echo "usage: bash scripts/quickstart.sh [--out DIR] [--seed N] [--heldout-seed N] [--ranks N]" >&2; exit 2 ;;
   esac
 done
+if [[ "$SEED" == "$HELDOUT_SEED" ]]; then
+  echo "--seed and --heldout-seed must differ: the training pool would be the held-out set" >&2; exit 2
+fi
 cd "$(dirname "$0")/.."
 PY=python
 DS="deepspeed --num_gpus $RANKS"
@@ -34,7 +43,7 @@ stage() { echo; echo "=== [$(( $(date +%s) - START ))s] $*"; }
 
 stage "1/9 synthesize train and held-out problems (level 1, 112x112 images)"
 $PY data_prep/synth_visual_math.py --out "$DATA/train" --num 4000 --seed "$SEED" --levels 1 --families "$FAMILIES" --shard-size 500
-$PY data_prep/synth_visual_math.py --out "$DATA/heldout" --num 500 --seed $((SEED + 1000)) --levels 1 --families "$FAMILIES" \
+$PY data_prep/synth_visual_math.py --out "$DATA/heldout" --num 500 --seed "$HELDOUT_SEED" --levels 1 --families "$FAMILIES" \
     --mc-frac 0 --tf-frac 0 --dup-frac 0 --near-dup-frac 0
 $PY data_prep/export_mathvista.py --input "$DATA/heldout" --out "$DATA/heldout_mathvista.parquet"
 
