@@ -8,6 +8,7 @@ One step, top to bottom (shapes: B prompts on this rank, G samples each, N = B*G
     rewards   = accuracy, format, k1.5 length, DAPO overlong, repetition        each [N]
     adv       = compute_advantages(rewards.view(B, G), cfg.algo)                  [B, G] -> [N]
     old, ref  = log-probs of the rollout policy and of the reference             [N, L]
+                (old only when ppo_epochs > 1: one pass is on-policy, see rollout_policy_forward_needed)
     for epoch in ppo_epochs, for micro-batch: loss = POLICY_LOSSES[algo](...); backward; step
 
 What it keeps from GRPO: group-relative advantages, token-level clipped
@@ -159,6 +160,17 @@ def collect_rollout(model: Any, processor: Any, prompts: list[Problem], sampler:
     return rollout, stats, indices
 
 
+def rollout_policy_forward_needed(cfg: Config, k15_snapshot: bool) -> bool:
+    """Whether the rollout policy's log-probs need a forward pass of their own before the update.
+
+    With one pass over the batch the weights change only at its end (DeepSpeed steps at the accumulation
+    boundary), so every micro-batch's training forward is the rollout policy's own and its detached
+    log-probs serve as the old ones: a forward over the whole batch saved per step. k1.5 without a
+    snapshot reference also uses them as the reference, which is kept precomputed.
+    """
+    return cfg.algo.ppo_epochs > 1 or (cfg.algo.name == "k15" and not k15_snapshot)
+
+
 @torch.no_grad()
 def rollout_logprobs(model: Any, rollout: Rollout, micro_batch_size: int, temperature: float) -> torch.Tensor:
     """Token log-probs [N, L] of the rollout's responses under `model` (no gradient)."""
@@ -183,9 +195,12 @@ def response_logprobs(model: Any, rollout: Rollout, rows: torch.Tensor, temperat
     return token_logprobs(response_logits, rollout.response_ids[rows].to(dev)).cpu(), response_logits
 
 
-def update_policy(engine: Any, rollout: Rollout, old_logprobs: torch.Tensor, ref_logprobs: torch.Tensor | None,
+def update_policy(engine: Any, rollout: Rollout, old_logprobs: torch.Tensor | None, ref_logprobs: torch.Tensor | None,
                   advantages: torch.Tensor, cfg: Config, world_size: int, grad_accum: int) -> dict[str, float]:
-    """ppo_epochs passes of micro-batched gradient steps; returns token-weighted mean stats over all ranks."""
+    """ppo_epochs passes of micro-batched gradient steps; returns token-weighted mean stats over all ranks.
+
+    old_logprobs None: one on-policy pass, each micro-batch's own detached log-probs are the old ones.
+    """
     counts = BatchCounts(num_sequences=int(all_reduce_sum(rollout.num_rows)),
                          num_tokens=int(all_reduce_sum(rollout.response_mask.sum())))
     loss_fn = POLICY_LOSSES[cfg.algo.name]
@@ -199,7 +214,7 @@ def update_policy(engine: Any, rollout: Rollout, old_logprobs: torch.Tensor, ref
             logp, response_logits = response_logprobs(engine, rollout, rows, cfg.rollout.temperature)
             mask = rollout.response_mask[rows]
             batch = PolicyBatch(
-                logprobs=logp, old_logprobs=old_logprobs[rows],
+                logprobs=logp, old_logprobs=old_logprobs[rows] if old_logprobs is not None else logp.detach(),
                 ref_logprobs=ref_logprobs[rows] if ref_logprobs is not None else None,
                 advantages=advantages[rows], response_mask=mask,
             )
@@ -289,7 +304,8 @@ def run(cfg: Config, rank: int, world_size: int) -> dict[str, float]:
             rewards = shaped_rewards(rollout, cfg, step)
             advantages = compute_advantages(rewards.overall.view(-1, G), cfg.algo).reshape(-1)  # [B, G] -> [N]
         with timer("logprobs"):
-            old_logprobs = rollout_logprobs(engine.module, rollout, cfg.train.micro_batch_size, cfg.rollout.temperature)
+            old_logprobs = (rollout_logprobs(engine.module, rollout, cfg.train.micro_batch_size, cfg.rollout.temperature)
+                            if rollout_policy_forward_needed(cfg, k15_snapshot) else None)
             if reference is not None:
                 ref_logprobs = rollout_logprobs(reference, rollout, cfg.train.micro_batch_size, cfg.rollout.temperature)
             elif cfg.algo.name == "k15":

@@ -24,7 +24,8 @@ ALGORITHMS = {
     # extra rounds must stay in step on every rank.
     "dapo": ["algo.clip_eps_high=0.28", "algo.dynamic_sampling=true", "algo.max_sampling_rounds=1", "algo.overlong_buffer=4",
              "train.zero_stage=3"],
-    "dr_grpo": [],
+    # Two passes per batch: the second one's ratios are against the rollout policy's own forward pass.
+    "dr_grpo": ["algo.ppo_epochs=2"],
     "k15": ["reward.length_penalty_weight=0.2", "algo.reference_refresh_every=2", "algo.reset_optimizer_each_iteration=true"],
 }
 

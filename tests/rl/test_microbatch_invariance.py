@@ -1,14 +1,15 @@
-"""The step's gradient does not depend on how its rows are cut into micro-batches (real tiny model)."""
+"""The step's gradient does not depend on how its rows are cut into micro-batches, nor, on policy, on whether
+the old log-probs come from a forward pass of their own or from the training forward (real tiny model)."""
 
 import pytest
 import torch
 from PIL import Image, ImageDraw
 
-from mmreason.config import AlgoConfig, ModelConfig, RolloutConfig
+from mmreason.config import AlgoConfig, Config, ModelConfig, RolloutConfig
 from mmreason.models import load_policy
 from mmreason.problem import Problem
 from mmreason.rl.losses import POLICY_LOSSES, BatchCounts, PolicyBatch
-from mmreason.rl.loop import response_logprobs, rollout_logprobs
+from mmreason.rl.loop import response_logprobs, rollout_logprobs, rollout_policy_forward_needed
 from mmreason.rl.rollout import generate_rollouts
 
 
@@ -29,12 +30,14 @@ def rollout_and_model(tiny_checkpoint):
 
 
 def gradient(model, rollout, rows_per_micro, algo, old, ref, adv):
+    """The step's gradient; old None takes each micro-batch's own detached log-probs (what an on-policy step does)."""
     model.zero_grad()
     counts = BatchCounts(num_sequences=rollout.num_rows, num_tokens=int(rollout.response_mask.sum()))
     for start in range(0, rollout.num_rows, rows_per_micro):
         rows = torch.arange(start, start + rows_per_micro)
         logp, _ = response_logprobs(model, rollout, rows, temperature=1.0)
-        batch = PolicyBatch(logp, old[rows], ref[rows], adv[rows], rollout.response_mask[rows])
+        batch = PolicyBatch(logp, old[rows] if old is not None else logp.detach(), ref[rows], adv[rows],
+                            rollout.response_mask[rows])
         loss, _ = POLICY_LOSSES[algo](batch, counts, AlgoConfig(name=algo, beta=0.1, tau=0.5), 12)
         loss.backward()
     return torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None]).clone()
@@ -55,3 +58,26 @@ def test_one_micro_batch_equals_four(rollout_and_model, algo):
     assert whole.abs().sum() > 0
     # fp32 sums in a different order: agreement to float precision of the largest entries.
     torch.testing.assert_close(quarters, whole, rtol=1e-3, atol=1e-5 * float(whole.abs().max()))
+
+
+@pytest.mark.parametrize("algo", ["grpo", "dapo", "dr_grpo"])
+def test_on_policy_step_can_reuse_the_training_forward(rollout_and_model, algo):
+    model, rollout = rollout_and_model
+    old = rollout_logprobs(model, rollout, micro_batch_size=4, temperature=1.0)
+    generator = torch.Generator().manual_seed(2)
+    ref = old + 0.2 * torch.randn(old.shape, generator=generator)
+    adv = torch.randn(8, generator=generator)
+    separate_pass = gradient(model, rollout, 4, algo, old, ref, adv)
+    reused = gradient(model, rollout, 4, algo, None, ref, adv)
+    assert separate_pass.abs().sum() > 0
+    torch.testing.assert_close(reused, separate_pass, rtol=1e-4, atol=1e-6 * float(separate_pass.abs().max()))
+
+
+def test_rollout_policy_forward_only_where_the_policy_moves_first_or_k15_needs_it():
+    def needed(k15_snapshot=False, **algo):
+        return rollout_policy_forward_needed(Config(algo=AlgoConfig(**algo)), k15_snapshot)
+
+    assert not needed(name="grpo", ppo_epochs=1)
+    assert needed(name="grpo", ppo_epochs=2)  # the second pass's ratios are against weights already stepped
+    assert needed(name="k15")  # no snapshot: the rollout policy's log-probs are also the reference
+    assert not needed(name="k15", k15_snapshot=True)
