@@ -8,7 +8,7 @@ One step, top to bottom (shapes: B prompts on this rank, G samples each, N = B*G
     rewards   = accuracy, format, k1.5 length, DAPO overlong, repetition        each [N]
     adv       = compute_advantages(rewards.view(B, G), cfg.algo)                  [B, G] -> [N]
     old, ref  = log-probs of the rollout policy and of the reference             [N, L]
-                (old only when ppo_epochs > 1: one pass is on-policy, see rollout_policy_forward_needed)
+                (old gets a pass of its own only if rollout_policy_forward_needed; one pass over the batch is on-policy)
     for epoch in ppo_epochs, for micro-batch: loss = POLICY_LOSSES[algo](...); backward; step
 
 What it keeps from GRPO: group-relative advantages, token-level clipped
