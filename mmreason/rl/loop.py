@@ -282,6 +282,7 @@ def run(cfg: Config, rank: int, world_size: int) -> dict[str, float]:
     # k1.5: the reference is the policy at the start of each mirror-descent iteration.
     k15_snapshot = cfg.algo.name == "k15" and cfg.algo.reference_refresh_every > 1
     k15_reference = frozen_copy(engine.module) if k15_snapshot else None
+    old_logprobs_pass = rollout_policy_forward_needed(cfg, k15_snapshot)  # else the update's own forward serves
     validation = load_validation_set(cfg.data.eval, cfg.eval.num_problems) if cfg.data.eval else []
     logger = MetricsLogger(run_dir, cfg.train, rank=rank, config=cfg, resume_step=start_step)
     bar = tqdm(total=cfg.train.max_steps, initial=start_step, desc=f"rl/{cfg.algo.name}", disable=rank != 0)
@@ -305,7 +306,7 @@ def run(cfg: Config, rank: int, world_size: int) -> dict[str, float]:
             advantages = compute_advantages(rewards.overall.view(-1, G), cfg.algo).reshape(-1)  # [B, G] -> [N]
         with timer("logprobs"):
             old_logprobs = (rollout_logprobs(engine.module, rollout, cfg.train.micro_batch_size, cfg.rollout.temperature)
-                            if rollout_policy_forward_needed(cfg, k15_snapshot) else None)
+                            if old_logprobs_pass else None)
             if reference is not None:
                 ref_logprobs = rollout_logprobs(reference, rollout, cfg.train.micro_batch_size, cfg.rollout.temperature)
             elif cfg.algo.name == "k15":

@@ -29,6 +29,12 @@ def rollout_and_model(tiny_checkpoint):
     return model, rollout
 
 
+def reference_and_advantages(old, generator):
+    """A reference near `old` and mixed-sign advantages, so the KL and clipped terms both carry gradient."""
+    ref = old + 0.2 * torch.randn(old.shape, generator=generator)
+    return ref, torch.randn(old.shape[0], generator=generator)
+
+
 def gradient(model, rollout, rows_per_micro, algo, old, ref, adv):
     """The step's gradient; old None takes each micro-batch's own detached log-probs (what an on-policy step does)."""
     model.zero_grad()
@@ -51,8 +57,7 @@ def test_one_micro_batch_equals_four(rollout_and_model, algo):
     generator = torch.Generator().manual_seed(1)
     # Off-policy old/ref log-probs and mixed-sign advantages, so clipping and KL terms are all exercised.
     old = old + 0.3 * torch.randn(old.shape, generator=generator)
-    ref = old + 0.2 * torch.randn(old.shape, generator=generator)
-    adv = torch.randn(8, generator=generator)
+    ref, adv = reference_and_advantages(old, generator)
     whole = gradient(model, rollout, 8, algo, old, ref, adv)
     quarters = gradient(model, rollout, 2, algo, old, ref, adv)
     assert whole.abs().sum() > 0
@@ -64,9 +69,7 @@ def test_one_micro_batch_equals_four(rollout_and_model, algo):
 def test_on_policy_step_can_reuse_the_training_forward(rollout_and_model, algo):
     model, rollout = rollout_and_model
     old = rollout_logprobs(model, rollout, micro_batch_size=4, temperature=1.0)
-    generator = torch.Generator().manual_seed(2)
-    ref = old + 0.2 * torch.randn(old.shape, generator=generator)
-    adv = torch.randn(8, generator=generator)
+    ref, adv = reference_and_advantages(old, torch.Generator().manual_seed(2))
     separate_pass = gradient(model, rollout, 4, algo, old, ref, adv)
     reused = gradient(model, rollout, 4, algo, None, ref, adv)
     assert separate_pass.abs().sum() > 0
