@@ -160,15 +160,15 @@ def collect_rollout(model: Any, processor: Any, prompts: list[Problem], sampler:
     return rollout, stats, indices
 
 
-def rollout_policy_forward_needed(cfg: Config, k15_snapshot: bool) -> bool:
+def rollout_policy_forward_needed(cfg: Config) -> bool:
     """Whether the rollout policy's log-probs need a forward pass of their own before the update.
 
     With one pass over the batch the weights change only at its end (DeepSpeed steps at the accumulation
     boundary), so every micro-batch's training forward is the rollout policy's own and its detached
-    log-probs serve as the old ones: a forward over the whole batch saved per step. k1.5 without a
-    snapshot reference also uses them as the reference, which is kept precomputed.
+    log-probs serve as the old ones (and as k1.5's reference when it has no snapshot): a forward over the
+    whole batch saved per step.
     """
-    return cfg.algo.ppo_epochs > 1 or (cfg.algo.name == "k15" and not k15_snapshot)
+    return cfg.algo.ppo_epochs > 1
 
 
 @torch.no_grad()
@@ -196,10 +196,13 @@ def response_logprobs(model: Any, rollout: Rollout, rows: torch.Tensor, temperat
 
 
 def update_policy(engine: Any, rollout: Rollout, old_logprobs: torch.Tensor | None, ref_logprobs: torch.Tensor | None,
-                  advantages: torch.Tensor, cfg: Config, world_size: int, grad_accum: int) -> dict[str, float]:
+                  advantages: torch.Tensor, cfg: Config, world_size: int, grad_accum: int,
+                  ref_is_rollout_policy: bool = False) -> dict[str, float]:
     """ppo_epochs passes of micro-batched gradient steps; returns token-weighted mean stats over all ranks.
 
     old_logprobs None: one on-policy pass, each micro-batch's own detached log-probs are the old ones.
+    ref_is_rollout_policy: the reference is the policy that sampled (k1.5 without a snapshot), so the old
+    log-probs serve as the reference too and ref_logprobs is ignored.
     """
     counts = BatchCounts(num_sequences=int(all_reduce_sum(rollout.num_rows)),
                          num_tokens=int(all_reduce_sum(rollout.response_mask.sum())))
@@ -213,11 +216,13 @@ def update_policy(engine: Any, rollout: Rollout, old_logprobs: torch.Tensor | No
             rows = torch.arange(start, min(start + cfg.train.micro_batch_size, rollout.num_rows))
             logp, response_logits = response_logprobs(engine, rollout, rows, cfg.rollout.temperature)
             mask = rollout.response_mask[rows]
-            batch = PolicyBatch(
-                logprobs=logp, old_logprobs=old_logprobs[rows] if old_logprobs is not None else logp.detach(),
-                ref_logprobs=ref_logprobs[rows] if ref_logprobs is not None else None,
-                advantages=advantages[rows], response_mask=mask,
-            )
+            old = old_logprobs[rows] if old_logprobs is not None else logp.detach()
+            if ref_is_rollout_policy:
+                ref = old
+            else:
+                ref = ref_logprobs[rows] if ref_logprobs is not None else None
+            batch = PolicyBatch(logprobs=logp, old_logprobs=old, ref_logprobs=ref, advantages=advantages[rows],
+                                response_mask=mask)
             loss, stats = loss_fn(batch, counts, cfg.algo, cfg.rollout.max_new_tokens)
             # The loss is this micro-batch's share of the whole step's loss; DeepSpeed divides by
             # grad_accum and averages over ranks, so scale back up to keep the exact full-batch gradient.
@@ -282,7 +287,9 @@ def run(cfg: Config, rank: int, world_size: int) -> dict[str, float]:
     # k1.5: the reference is the policy at the start of each mirror-descent iteration.
     k15_snapshot = cfg.algo.name == "k15" and cfg.algo.reference_refresh_every > 1
     k15_reference = frozen_copy(engine.module) if k15_snapshot else None
-    old_logprobs_pass = rollout_policy_forward_needed(cfg, k15_snapshot)  # else the update's own forward serves
+    old_logprobs_pass = rollout_policy_forward_needed(cfg)  # else the update's own forward serves
+    # k1.5 without a snapshot: the reference is the policy at the start of the step, the one that sampled.
+    ref_is_rollout_policy = cfg.algo.name == "k15" and not k15_snapshot
     validation = load_validation_set(cfg.data.eval, cfg.eval.num_problems) if cfg.data.eval else []
     logger = MetricsLogger(run_dir, cfg.train, rank=rank, config=cfg, resume_step=start_step)
     bar = tqdm(total=cfg.train.max_steps, initial=start_step, desc=f"rl/{cfg.algo.name}", disable=rank != 0)
@@ -309,14 +316,13 @@ def run(cfg: Config, rank: int, world_size: int) -> dict[str, float]:
                             if old_logprobs_pass else None)
             if reference is not None:
                 ref_logprobs = rollout_logprobs(reference, rollout, cfg.train.micro_batch_size, cfg.rollout.temperature)
-            elif cfg.algo.name == "k15":
-                ref_logprobs = (rollout_logprobs(k15_reference, rollout, cfg.train.micro_batch_size, cfg.rollout.temperature)
-                                if k15_snapshot else old_logprobs)
+            elif k15_snapshot:
+                ref_logprobs = rollout_logprobs(k15_reference, rollout, cfg.train.micro_batch_size, cfg.rollout.temperature)
             else:
                 ref_logprobs = None
         with timer("update"):
             update_stats = update_policy(engine, rollout, old_logprobs, ref_logprobs, advantages, cfg, world_size,
-                                         grad_accum)
+                                         grad_accum, ref_is_rollout_policy)
         sampler.update(*gather_successes(indices, rewards.accuracy, G))
         lengths = rollout.response_lengths()
         generated_tokens = all_reduce_sum(lengths.sum())

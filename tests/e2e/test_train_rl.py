@@ -53,6 +53,24 @@ def test_each_algorithm_on_two_ranks(algo, corpus, tiny_checkpoint, tmp_path, re
     assert (out / "hf" / "latest" / "config.json").is_file()
 
 
+def test_k15_with_the_rollout_policy_as_reference(corpus, tiny_checkpoint, tmp_path, repo_root):
+    # reference_refresh_every 1: no snapshot, the reference is the policy that sampled, taken from the
+    # training forward itself (no log-prob pass of its own), so the log-prob phase has nothing to do.
+    out = tmp_path / "k15_every_step"
+    cmd = rl_command(corpus, tiny_checkpoint, out, "algo.name=k15", "algo.reference_refresh_every=1",
+                     "reward.length_penalty_weight=0.2", "train.max_steps=2")
+    result = subprocess.run(cmd, cwd=repo_root, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = read_metrics(out / "metrics.jsonl")
+    assert [m["step"] for m in metrics] == [1, 2]
+    for record in metrics:
+        assert math.isfinite(record["loss"]) and math.isfinite(record["grad_norm"])
+        assert record["time/logprobs"] < 0.01, record["time/logprobs"]
+    # Step 1's responses differ in length, so the length reward gives a gradient (step 2's, all cut at the
+    # same length, may not).
+    assert metrics[0]["grad_norm"] > 0
+
+
 def test_killed_run_resumes_same_steps_and_sampler_state(corpus, tiny_checkpoint, tmp_path, repo_root):
     args = ["algo.name=grpo", "sampler.strategy=prioritized", "train.max_steps=4", "train.save_every=2",
             "train.eval_every=0", "data.eval=null"]

@@ -36,14 +36,16 @@ def reference_and_advantages(old, generator):
 
 
 def gradient(model, rollout, rows_per_micro, algo, old, ref, adv):
-    """The step's gradient; old None takes each micro-batch's own detached log-probs (what an on-policy step does)."""
+    """The step's gradient; None for old (or ref) takes each micro-batch's own detached log-probs, as an
+    on-policy step does (ref: k1.5 without a snapshot, whose reference is the rollout policy)."""
     model.zero_grad()
     counts = BatchCounts(num_sequences=rollout.num_rows, num_tokens=int(rollout.response_mask.sum()))
     for start in range(0, rollout.num_rows, rows_per_micro):
         rows = torch.arange(start, start + rows_per_micro)
         logp, _ = response_logprobs(model, rollout, rows, temperature=1.0)
-        batch = PolicyBatch(logp, old[rows] if old is not None else logp.detach(), ref[rows], adv[rows],
-                            rollout.response_mask[rows])
+        own = logp.detach()
+        batch = PolicyBatch(logp, old[rows] if old is not None else own, ref[rows] if ref is not None else own,
+                            adv[rows], rollout.response_mask[rows])
         loss, _ = POLICY_LOSSES[algo](batch, counts, AlgoConfig(name=algo, beta=0.1, tau=0.5), 12)
         loss.backward()
     return torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None]).clone()
@@ -76,11 +78,21 @@ def test_on_policy_step_can_reuse_the_training_forward(rollout_and_model, algo):
     torch.testing.assert_close(reused, separate_pass, rtol=1e-4, atol=1e-6 * float(separate_pass.abs().max()))
 
 
-def test_rollout_policy_forward_only_where_the_policy_moves_first_or_k15_needs_it():
-    def needed(k15_snapshot=False, **algo):
-        return rollout_policy_forward_needed(Config(algo=AlgoConfig(**algo)), k15_snapshot)
+def test_k15_without_snapshot_can_reuse_the_training_forward_as_reference(rollout_and_model):
+    model, rollout = rollout_and_model
+    rollout_policy = rollout_logprobs(model, rollout, micro_batch_size=4, temperature=1.0)
+    adv = torch.randn(rollout.num_rows, generator=torch.Generator().manual_seed(3))
+    separate_pass = gradient(model, rollout, 4, "k15", rollout_policy, rollout_policy, adv)
+    reused = gradient(model, rollout, 4, "k15", None, None, adv)
+    assert separate_pass.abs().sum() > 0
+    torch.testing.assert_close(reused, separate_pass, rtol=1e-4, atol=1e-6 * float(separate_pass.abs().max()))
+
+
+def test_rollout_policy_forward_only_where_the_policy_moves_first():
+    def needed(**algo):
+        return rollout_policy_forward_needed(Config(algo=AlgoConfig(**algo)))
 
     assert not needed(name="grpo", ppo_epochs=1)
     assert needed(name="grpo", ppo_epochs=2)  # the second pass's ratios are against weights already stepped
-    assert needed(name="k15")  # no snapshot: the rollout policy's log-probs are also the reference
-    assert not needed(name="k15", k15_snapshot=True)
+    assert not needed(name="k15")  # without a snapshot its reference is the rollout policy: the training forward's own
+    assert needed(name="k15", ppo_epochs=2)
