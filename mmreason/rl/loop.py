@@ -160,6 +160,12 @@ def collect_rollout(model: Any, processor: Any, prompts: list[Problem], sampler:
     return rollout, stats, indices
 
 
+def k15_reference_is_snapshot(cfg: Config) -> bool:
+    """k1.5 keeps a frozen copy of the policy as its reference when an iteration spans several steps;
+    with reference_refresh_every 1 the reference is the policy that sampled the step's rollout."""
+    return cfg.algo.name == "k15" and cfg.algo.reference_refresh_every > 1
+
+
 def rollout_policy_forward_needed(cfg: Config) -> bool:
     """Whether the rollout policy's log-probs need a forward pass of their own before the update.
 
@@ -196,14 +202,14 @@ def response_logprobs(model: Any, rollout: Rollout, rows: torch.Tensor, temperat
 
 
 def update_policy(engine: Any, rollout: Rollout, old_logprobs: torch.Tensor | None, ref_logprobs: torch.Tensor | None,
-                  advantages: torch.Tensor, cfg: Config, world_size: int, grad_accum: int,
-                  ref_is_rollout_policy: bool = False) -> dict[str, float]:
+                  advantages: torch.Tensor, cfg: Config, world_size: int, grad_accum: int) -> dict[str, float]:
     """ppo_epochs passes of micro-batched gradient steps; returns token-weighted mean stats over all ranks.
 
     old_logprobs None: one on-policy pass, each micro-batch's own detached log-probs are the old ones.
-    ref_is_rollout_policy: the reference is the policy that sampled (k1.5 without a snapshot), so the old
-    log-probs serve as the reference too and ref_logprobs is ignored.
+    k1.5 without a snapshot: the reference is the policy that sampled, so the old log-probs serve as the
+    reference too and ref_logprobs is ignored.
     """
+    ref_is_rollout_policy = cfg.algo.name == "k15" and not k15_reference_is_snapshot(cfg)
     counts = BatchCounts(num_sequences=int(all_reduce_sum(rollout.num_rows)),
                          num_tokens=int(all_reduce_sum(rollout.response_mask.sum())))
     loss_fn = POLICY_LOSSES[cfg.algo.name]
@@ -285,11 +291,9 @@ def run(cfg: Config, rank: int, world_size: int) -> dict[str, float]:
         sampler.load_state_dict(recipe_state["sampler"])
         log.info("resumed from step %d", start_step)
     # k1.5: the reference is the policy at the start of each mirror-descent iteration.
-    k15_snapshot = cfg.algo.name == "k15" and cfg.algo.reference_refresh_every > 1
+    k15_snapshot = k15_reference_is_snapshot(cfg)
     k15_reference = frozen_copy(engine.module) if k15_snapshot else None
     old_logprobs_pass = rollout_policy_forward_needed(cfg)  # else the update's own forward serves
-    # k1.5 without a snapshot: the reference is the policy at the start of the step, the one that sampled.
-    ref_is_rollout_policy = cfg.algo.name == "k15" and not k15_snapshot
     validation = load_validation_set(cfg.data.eval, cfg.eval.num_problems) if cfg.data.eval else []
     logger = MetricsLogger(run_dir, cfg.train, rank=rank, config=cfg, resume_step=start_step)
     bar = tqdm(total=cfg.train.max_steps, initial=start_step, desc=f"rl/{cfg.algo.name}", disable=rank != 0)
@@ -322,7 +326,7 @@ def run(cfg: Config, rank: int, world_size: int) -> dict[str, float]:
                 ref_logprobs = None
         with timer("update"):
             update_stats = update_policy(engine, rollout, old_logprobs, ref_logprobs, advantages, cfg, world_size,
-                                         grad_accum, ref_is_rollout_policy)
+                                         grad_accum)
         sampler.update(*gather_successes(indices, rewards.accuracy, G))
         lengths = rollout.response_lengths()
         generated_tokens = all_reduce_sum(lengths.sum())

@@ -1,8 +1,8 @@
 """DAPO dynamic sampling on two ranks whose groups turn informative in different rounds (real tiny model, gloo).
 
 Every rank must run the same number of sampling rounds: generation is a collective under ZeRO-3, so a
-rank that stopped once it had its groups would leave the other waiting in generate (a hang, caught here
-by the timeout).
+rank that stopped once it had its groups would leave the other in generate with no peer (it then fails
+when the finished rank leaves the process group, or hangs until the timeout here).
 """
 
 import json

@@ -3,21 +3,13 @@ the old log-probs come from a forward pass of their own or from the training for
 
 import pytest
 import torch
-from PIL import Image, ImageDraw
+from rl_builders import dots_problem
 
 from mmreason.config import AlgoConfig, Config, ModelConfig, RolloutConfig
 from mmreason.models import load_policy
-from mmreason.problem import Problem
 from mmreason.rl.losses import POLICY_LOSSES, BatchCounts, PolicyBatch
 from mmreason.rl.loop import response_logprobs, rollout_logprobs, rollout_policy_forward_needed
 from mmreason.rl.rollout import generate_rollouts
-
-
-def dots_problem(pid, n):
-    image = Image.new("RGB", (112, 112), "white")
-    for i in range(n):
-        ImageDraw.Draw(image).ellipse((10 + 25 * i, 40, 28 + 25 * i, 58), fill="black")
-    return Problem(pid=pid, question="How many dots?", answer=str(n), answer_type="integer", images=[image])
 
 
 @pytest.fixture(scope="module")

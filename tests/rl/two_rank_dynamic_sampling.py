@@ -14,21 +14,12 @@ import sys
 
 import torch
 import torch.distributed as dist
-from PIL import Image, ImageDraw
+from rl_builders import dots_problem
 
 import mmreason.rl.loop as loop
-from mmreason.config import Config
+from mmreason.config import Config, ModelConfig
 from mmreason.models import load_policy
-from mmreason.problem import Problem
 from mmreason.rl.sampler import PromptSampler, sample_item
-
-
-def dots_problem(index: int) -> Problem:
-    n = 1 + index % 4
-    image = Image.new("RGB", (112, 112), "white")
-    for i in range(n):
-        ImageDraw.Draw(image).ellipse((10 + 25 * i, 40, 28 + 25 * i, 58), fill="black")
-    return Problem(pid=f"p{index}", question="How many dots?", answer=str(n), answer_type="integer", images=[image])
 
 
 def main() -> None:
@@ -46,8 +37,8 @@ def main() -> None:
     cfg.algo.dynamic_sampling, cfg.algo.max_sampling_rounds = True, len(informative_by_round) - 1
     cfg.data.prompt_template = "r1_boxed"
     torch.manual_seed(rank)
-    model, processor = load_policy(cfg.model.__class__(path=checkpoint))
-    prompts = [dots_problem(i) for i in range(prompts_per_step * len(informative_by_round))]
+    model, processor = load_policy(ModelConfig(path=checkpoint))
+    prompts = [dots_problem(f"p{i}", 1 + i % 4) for i in range(prompts_per_step * len(informative_by_round))]
     sampler = PromptSampler([sample_item(p.pid, p.meta, cfg.sampler) for p in prompts], cfg.sampler, seed=0)
     rollout, stats, indices = loop.collect_rollout(model, processor, prompts, sampler, cfg, step=0, rank=rank,
                                                    world_size=world_size, synced_gpus=True)
