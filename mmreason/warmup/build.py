@@ -3,7 +3,7 @@
     python data_prep/build_warmup.py --config configs/quickstart/warmup.yaml [input=DIR output=DIR ...]
     deepspeed --num_gpus 8 data_prep/build_warmup.py --config configs/warmup.yaml
 
-Every rank reads the whole input (the first `limit` problems of the `families` kept). The rejection
+Every rank reads the whole input (the first `limit` problems). The rejection
 source splits its problems over the ranks and merges them through part files
 (see `rejection`); rank 0 alone renders the template source and writes the
 output directory:
@@ -76,7 +76,7 @@ class SourceTally:
 @dataclass
 class WarmupReport:
     input: int
-    """Problems traced from (after `families` and `limit`)."""
+    """Problems read (after `limit`)."""
     output: int
     """Records written to the shards."""
     sources: dict[str, SourceTally]
@@ -84,8 +84,6 @@ class WarmupReport:
     """family -> source -> {"total": problems seen, "kept": problems with a record}."""
     skipped_corrupt: int = 0
     """Input samples that could not be decoded (logged by the shard reader)."""
-    other_families: int = 0
-    """Input problems passed over because their family is not in `families` (before `limit` was reached)."""
     shards: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
@@ -110,8 +108,6 @@ def render_markdown(report: WarmupReport) -> str:
              f"{report.input} problems in, {report.output} records out in {len(report.shards)} shard(s)."]
     if report.skipped_corrupt:
         lines.append(f"{report.skipped_corrupt} corrupt input samples skipped.")
-    if report.other_families:
-        lines.append(f"{report.other_families} input problems of other families passed over (config key families).")
     lines += ["", "## Sources", "", "| source | kept / problems | records | dropped |", "| --- | --- | --- | --- |"]
     for name, tally in report.sources.items():
         dropped = ", ".join(f"{reason}: {n}" for reason, n in sorted(tally.dropped.items())) or "-"
@@ -189,21 +185,11 @@ def join_ranks(timeout_minutes: int) -> Ranks:
 # ---------------------------------------------------------------- pipeline
 
 
-def load_problems(spec: str, limit: int, families: Sequence[str] = ()) -> tuple[list[Problem], int, int]:
-    """The first `limit` input problems (all when 0) of `families` (all when empty), the number of corrupt
-    samples skipped and the number of problems passed over for their family."""
+def load_problems(spec: str, limit: int) -> tuple[list[Problem], int]:
+    """The first `limit` input problems (all when 0) and the number of corrupt samples skipped."""
     skipped = SkipCounter()
-    wanted = set(families)
-    other_families: Counter[str] = Counter()
-
-    def in_families(problem: Problem) -> bool:
-        if not wanted or family_of(problem) in wanted:
-            return True
-        other_families[family_of(problem)] += 1
-        return False
-
     try:
-        stream = filter(in_families, stream_problems(spec, rank=0, world_size=1, skipped=skipped))
+        stream = stream_problems(spec, rank=0, world_size=1, skipped=skipped)
         problems = list(itertools.islice(stream, limit) if limit else stream)
     except (FileNotFoundError, ValueError, ShardError) as err:
         raise WarmupError(f"config key 'input' ({spec!r}): {err}") from err
@@ -212,10 +198,7 @@ def load_problems(spec: str, limit: int, families: Sequence[str] = ()) -> tuple[
         if problem.pid in seen:
             raise WarmupError(f"input {spec!r}: pid {problem.pid!r} appears twice; pids must be unique")
         seen.add(problem.pid)
-    if wanted and not problems:
-        raise WarmupError(f"config key 'families': no problem in {spec!r} is of {sorted(wanted)}; "
-                          f"the input has {sorted(other_families)}")
-    return problems, skipped.count, sum(other_families.values())
+    return problems, skipped.count
 
 
 def template_records(problems: Sequence[Problem], cfg: WarmupConfig, tally: SourceTally,
@@ -303,9 +286,9 @@ def run_warmup(cfg: WarmupConfig, ranks: Ranks | None = None) -> WarmupReport | 
 
 
 def _run(cfg: WarmupConfig, ranks: Ranks) -> WarmupReport | None:
-    problems, skipped_corrupt, other_families = load_problems(cfg.input, cfg.limit, cfg.families)
-    log.info("warmup: %d problems from %s (%d corrupt samples skipped, %d of other families passed over); sources %s",
-             len(problems), cfg.input, skipped_corrupt, other_families, cfg.sources)
+    problems, skipped_corrupt = load_problems(cfg.input, cfg.limit)
+    log.info("warmup: %d problems from %s (%d corrupt samples skipped); sources %s",
+             len(problems), cfg.input, skipped_corrupt, cfg.sources)
 
     traces = sample_rejection(problems, cfg, ranks) if "rejection" in cfg.sources else None
     if not ranks.is_main:
@@ -324,8 +307,7 @@ def _run(cfg: WarmupConfig, ranks: Ranks) -> WarmupReport | None:
         records.extend(from_rejection.get(problem.pid, []))
 
     report = WarmupReport(input=len(problems), output=len(records), sources=tallies,
-                          families=dict(sorted(families.items())), skipped_corrupt=skipped_corrupt,
-                          other_families=other_families)
+                          families=dict(sorted(families.items())), skipped_corrupt=skipped_corrupt)
     out_dir = Path(cfg.output)
     out_dir.mkdir(parents=True, exist_ok=True)
     # A previous run may have written more shards; a reader of the directory would pick the stale ones up.

@@ -77,9 +77,7 @@ class WarmupConfig:
     seed: int = 0
     """Seed of the reflection draws and of the teacher's sampling."""
     limit: int = 0
-    """Use only the first `limit` input problems (0 = all); counted after the `families` filter."""
-    families: list[str] = field(default_factory=list)
-    """Trace only problems of these families (meta["family"], see `family_of`); empty = every family. A warmup that covers some families leaves the others to RL, which learns them from answers alone."""
+    """Use only the first `limit` input problems (0 = all)."""
     template: TemplateConfig = field(default_factory=TemplateConfig)
     rejection: RejectionConfig = field(default_factory=RejectionConfig)
 
@@ -99,8 +97,6 @@ def validate_warmup(cfg: WarmupConfig) -> WarmupConfig:
         fail("sources", f"{cfg.sources} names a source twice")
     if cfg.shard_size <= 0:
         fail("shard_size", f"must be > 0, got {cfg.shard_size}")
-    if len(set(cfg.families)) != len(cfg.families):
-        fail("families", f"{cfg.families} names a family twice")
     if cfg.limit < 0:
         fail("limit", f"must be >= 0 (0 = all problems), got {cfg.limit}")
     if not 0.0 <= cfg.template.reflection_prob <= 1.0:

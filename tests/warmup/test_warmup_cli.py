@@ -87,7 +87,6 @@ def test_cli_names_an_unknown_key_and_a_bad_source(tmp_path):
         (["shard_size=0"], "shard_size"),
         (["limit=-1"], "limit"),
         (["limit=many"], "limit"),
-        (["families=[geometry,geometry]"], "families"),
     ],
 )
 def test_config_errors_name_the_key(overrides, key):
@@ -120,30 +119,6 @@ def test_limit_takes_the_first_problems_and_a_rerun_replaces_old_shards(tmp_path
     second = run_warmup(load_config(QUICKSTART, [*common, "limit=3"], schema=WarmupConfig))
     assert second.input == 3 and len(second.shards) == 2
     assert [r.pid for r in stream_problems(out)] == [p.pid for p in problems[:3]]
-
-
-def test_families_limit_the_traces_to_those_families_before_the_limit(tmp_path):
-    problems = generate_problems(30, seed=34, families=["shape_count", "geometry", "bar_chart"])
-    write_shards(problems, tmp_path / "in", shard_size=10)
-    kept = [p for p in problems if p.meta["family"] in ("shape_count", "geometry")]
-    assert 4 < len(kept) < 30  # the input mixes kept and other families
-    cfg = load_config(QUICKSTART, [f"input={tmp_path / 'in'}", f"output={tmp_path / 'out'}",
-                                   "families=[shape_count,geometry]", "limit=4"], schema=WarmupConfig)
-    report = run_warmup(cfg)
-    assert report.input == 4 and set(report.families) <= {"shape_count", "geometry"}
-    # the first four problems of those families, and every other-family problem read before them counted
-    first_four = kept[:4]
-    assert [r.pid for r in stream_problems(tmp_path / "out")] == [p.pid for p in first_four]
-    assert report.other_families == problems.index(first_four[-1]) + 1 - 4
-    assert json.loads((tmp_path / "out" / "report.json").read_text())["other_families"] == report.other_families
-
-
-def test_families_that_match_nothing_name_the_key_and_the_families_present(tmp_path):
-    write_shards(generate_problems(6, seed=35, families=["shape_count"]), tmp_path / "in", shard_size=6)
-    cfg = load_config(QUICKSTART, [f"input={tmp_path / 'in'}", f"output={tmp_path / 'out'}", "families=[geometry]"],
-                      schema=WarmupConfig)
-    with pytest.raises(WarmupError, match=r"config key 'families'.*\['geometry'\].*\['shape_count'\]"):
-        run_warmup(cfg)
 
 
 def test_missing_teacher_names_the_key(tmp_path):
