@@ -223,10 +223,7 @@ def update_policy(engine: Any, rollout: Rollout, old_logprobs: torch.Tensor | No
             logp, response_logits = response_logprobs(engine, rollout, rows, cfg.rollout.temperature)
             mask = rollout.response_mask[rows]
             old = old_logprobs[rows] if old_logprobs is not None else logp.detach()
-            if ref_is_rollout_policy:
-                ref = old
-            else:
-                ref = ref_logprobs[rows] if ref_logprobs is not None else None
+            ref = old if ref_is_rollout_policy else (ref_logprobs[rows] if ref_logprobs is not None else None)
             batch = PolicyBatch(logprobs=logp, old_logprobs=old, ref_logprobs=ref, advantages=advantages[rows],
                                 response_mask=mask)
             loss, stats = loss_fn(batch, counts, cfg.algo, cfg.rollout.max_new_tokens)

@@ -1,7 +1,6 @@
 """Warmup SFT end to end through the real command lines: synth -> build_warmup -> train.py (1 and 2 ranks)."""
 
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -10,6 +9,7 @@ import pytest
 
 from pathlib import Path
 
+from mmreason.engine import free_port
 from mmreason.metrics import read_metrics
 
 
@@ -17,10 +17,8 @@ from mmreason.metrics import read_metrics
 def deepspeed_launcher(num_ranks: int = 2) -> tuple[str, ...]:
     """The launcher installed next to this interpreter (the virtualenv's), as a user would call it,
     on a free port so that concurrent launches on one machine do not collide on the default 29500."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return (str(Path(sys.executable).with_name("deepspeed")), "--num_gpus", str(num_ranks), "--master_port", str(port))
+    return (str(Path(sys.executable).with_name("deepspeed")), "--num_gpus", str(num_ranks),
+            "--master_port", str(free_port()))
 
 SFT_ARGS = [
     "train.batch_size=16", "train.micro_batch_size=4", "eval.num_problems=8", "eval.max_new_tokens=24",

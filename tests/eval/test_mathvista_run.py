@@ -9,7 +9,6 @@ import base64
 import io
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +19,7 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
+from mmreason.engine import free_port
 from mmreason.eval.mathvista import main
 
 MAX_NEW_TOKENS = 8
@@ -205,10 +205,8 @@ def test_two_ranks_merge_into_the_single_process_predictions(greedy_run, tiny_ch
     two.mkdir()
     (two / "predictions.rank1.jsonl").write_text('{"pid": "stale", "sample": 0, "response": "x"}\n')  # earlier run
     deepspeed = Path(sys.executable).with_name("deepspeed")  # the venv's launcher, also when the venv is not on PATH
-    with socket.socket() as sock:  # not the default 29500: other launches on the machine may hold it
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    command = [str(deepspeed), "--num_gpus", "2", "--master_port", str(port), "scripts/eval_mathvista.py",
+    # a free port, not the default 29500: other launches on the machine may hold it
+    command = [str(deepspeed), "--num_gpus", "2", "--master_port", str(free_port()), "scripts/eval_mathvista.py",
                *run_args(tiny_checkpoint, data_dir / "testmini.jsonl", two, "--batch-size", "1")]
     done = subprocess.run(command, cwd=repo_root, env={**os.environ, "OMP_NUM_THREADS": "1"},
                           capture_output=True, text=True)

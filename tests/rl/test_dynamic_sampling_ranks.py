@@ -7,18 +7,13 @@ when the finished rank leaves the process group, or hangs until the timeout here
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
+from mmreason.engine import free_port
+
 WORKER = Path(__file__).with_name("two_rank_dynamic_sampling.py")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def run_two_ranks(checkpoint, prompts_per_step, rounds_by_rank, repo_root):
