@@ -3,7 +3,7 @@
     python data_prep/build_warmup.py --config configs/quickstart/warmup.yaml [input=DIR output=DIR ...]
     deepspeed --num_gpus 8 data_prep/build_warmup.py --config configs/warmup.yaml
 
-Every rank reads the whole input (the first `limit` problems). The rejection
+Every rank reads the whole input (the first `limit` problems within `family_limits`). The rejection
 source splits its problems over the ranks and merges them through part files
 (see `rejection`); rank 0 alone renders the template source and writes the
 output directory:
@@ -28,7 +28,7 @@ import os
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from mmreason.config import save_config
 from mmreason.data.shards import ShardError, SkipCounter, stream_problems, write_shards
@@ -76,7 +76,7 @@ class SourceTally:
 @dataclass
 class WarmupReport:
     input: int
-    """Problems read (after `limit`)."""
+    """Problems traced from (after `family_limits` and `limit`)."""
     output: int
     """Records written to the shards."""
     sources: dict[str, SourceTally]
@@ -84,6 +84,8 @@ class WarmupReport:
     """family -> source -> {"total": problems seen, "kept": problems with a record}."""
     skipped_corrupt: int = 0
     """Input samples that could not be decoded (logged by the shard reader)."""
+    over_family_limit: dict[str, int] = field(default_factory=dict)
+    """family -> input problems passed over because `family_limits` was reached (before `limit` was)."""
     shards: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
@@ -108,6 +110,8 @@ def render_markdown(report: WarmupReport) -> str:
              f"{report.input} problems in, {report.output} records out in {len(report.shards)} shard(s)."]
     if report.skipped_corrupt:
         lines.append(f"{report.skipped_corrupt} corrupt input samples skipped.")
+    for family, n in report.over_family_limit.items():
+        lines.append(f"{n} {family} problems passed over: config key family_limits.{family} was reached.")
     lines += ["", "## Sources", "", "| source | kept / problems | records | dropped |", "| --- | --- | --- | --- |"]
     for name, tally in report.sources.items():
         dropped = ", ".join(f"{reason}: {n}" for reason, n in sorted(tally.dropped.items())) or "-"
@@ -185,11 +189,25 @@ def join_ranks(timeout_minutes: int) -> Ranks:
 # ---------------------------------------------------------------- pipeline
 
 
-def load_problems(spec: str, limit: int) -> tuple[list[Problem], int]:
-    """The first `limit` input problems (all when 0) and the number of corrupt samples skipped."""
+def load_problems(spec: str, limit: int, family_limits: Mapping[str, int] | None = None
+                  ) -> tuple[list[Problem], int, dict[str, int]]:
+    """The first `limit` input problems (all when 0) that fit within `family_limits`, the number of corrupt
+    samples skipped and, per capped family, the problems passed over."""
     skipped = SkipCounter()
+    family_limits = family_limits or {}
+    taken: Counter[str] = Counter()
+    passed_over: Counter[str] = Counter()
+
+    def within_family_limit(problem: Problem) -> bool:
+        family = family_of(problem)
+        if family in family_limits and taken[family] >= family_limits[family]:
+            passed_over[family] += 1
+            return False
+        taken[family] += 1
+        return True
+
     try:
-        stream = stream_problems(spec, rank=0, world_size=1, skipped=skipped)
+        stream = filter(within_family_limit, stream_problems(spec, rank=0, world_size=1, skipped=skipped))
         problems = list(itertools.islice(stream, limit) if limit else stream)
     except (FileNotFoundError, ValueError, ShardError) as err:
         raise WarmupError(f"config key 'input' ({spec!r}): {err}") from err
@@ -198,7 +216,7 @@ def load_problems(spec: str, limit: int) -> tuple[list[Problem], int]:
         if problem.pid in seen:
             raise WarmupError(f"input {spec!r}: pid {problem.pid!r} appears twice; pids must be unique")
         seen.add(problem.pid)
-    return problems, skipped.count
+    return problems, skipped.count, dict(sorted(passed_over.items()))
 
 
 def template_records(problems: Sequence[Problem], cfg: WarmupConfig, tally: SourceTally,
@@ -286,9 +304,9 @@ def run_warmup(cfg: WarmupConfig, ranks: Ranks | None = None) -> WarmupReport | 
 
 
 def _run(cfg: WarmupConfig, ranks: Ranks) -> WarmupReport | None:
-    problems, skipped_corrupt = load_problems(cfg.input, cfg.limit)
-    log.info("warmup: %d problems from %s (%d corrupt samples skipped); sources %s",
-             len(problems), cfg.input, skipped_corrupt, cfg.sources)
+    problems, skipped_corrupt, over_family_limit = load_problems(cfg.input, cfg.limit, cfg.family_limits)
+    log.info("warmup: %d problems from %s (%d corrupt samples skipped, passed over at family_limits: %s); "
+             "sources %s", len(problems), cfg.input, skipped_corrupt, over_family_limit or "none", cfg.sources)
 
     traces = sample_rejection(problems, cfg, ranks) if "rejection" in cfg.sources else None
     if not ranks.is_main:
@@ -307,7 +325,8 @@ def _run(cfg: WarmupConfig, ranks: Ranks) -> WarmupReport | None:
         records.extend(from_rejection.get(problem.pid, []))
 
     report = WarmupReport(input=len(problems), output=len(records), sources=tallies,
-                          families=dict(sorted(families.items())), skipped_corrupt=skipped_corrupt)
+                          families=dict(sorted(families.items())), skipped_corrupt=skipped_corrupt,
+                          over_family_limit=over_family_limit)
     out_dir = Path(cfg.output)
     out_dir.mkdir(parents=True, exist_ok=True)
     # A previous run may have written more shards; a reader of the directory would pick the stale ones up.

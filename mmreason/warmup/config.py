@@ -77,7 +77,10 @@ class WarmupConfig:
     seed: int = 0
     """Seed of the reflection draws and of the teacher's sampling."""
     limit: int = 0
-    """Use only the first `limit` input problems (0 = all)."""
+    """Use only the first `limit` input problems (0 = all); counted after `family_limits`."""
+    family_limits: dict[str, int] = field(default_factory=dict)
+    """family -> the most problems of that family to trace (meta["family"]); families not listed are not capped
+    and 0 traces none. A warmup that traces a family lightly leaves it to RL, which learns it from answers alone."""
     template: TemplateConfig = field(default_factory=TemplateConfig)
     rejection: RejectionConfig = field(default_factory=RejectionConfig)
 
@@ -99,6 +102,9 @@ def validate_warmup(cfg: WarmupConfig) -> WarmupConfig:
         fail("shard_size", f"must be > 0, got {cfg.shard_size}")
     if cfg.limit < 0:
         fail("limit", f"must be >= 0 (0 = all problems), got {cfg.limit}")
+    for family, cap in cfg.family_limits.items():
+        if cap < 0:
+            fail(f"family_limits.{family}", f"must be >= 0 (0 = trace none of this family), got {cap}")
     if not 0.0 <= cfg.template.reflection_prob <= 1.0:
         fail("template.reflection_prob", f"must be in [0, 1], got {cfg.template.reflection_prob}")
     if cfg.template.choice_answer not in CHOICE_ANSWERS:

@@ -121,6 +121,36 @@ def test_limit_takes_the_first_problems_and_a_rerun_replaces_old_shards(tmp_path
     assert [r.pid for r in stream_problems(out)] == [p.pid for p in problems[:3]]
 
 
+def test_family_limits_cap_a_family_before_limit_and_the_report_counts_the_rest(tmp_path):
+    problems = generate_problems(40, seed=34)
+    write_shards(problems, tmp_path / "in", shard_size=10)
+    family = Counter(p.meta["family"] for p in problems).most_common(1)[0][0]
+    out = tmp_path / "out"
+    cfg = load_config(QUICKSTART, [f"input={tmp_path / 'in'}", f"output={out}", "limit=30",
+                                   f"family_limits={{{family}: 2}}"], schema=WarmupConfig)
+    report = run_warmup(cfg)
+    # The first two of the capped family, then every other problem in input order until `limit`.
+    expected, taken = [], 0
+    for problem in problems:
+        if problem.meta["family"] == family:
+            if taken == 2:
+                continue
+            taken += 1
+        expected.append(problem.pid)
+    expected = expected[:30]
+    assert [r.pid for r in stream_problems(out)] == expected
+    assert report.input == len(expected)
+    last_read = [p.pid for p in problems].index(expected[-1])
+    passed_over = sum(p.meta["family"] == family for p in problems[:last_read + 1]) - 2
+    assert report.over_family_limit == {family: passed_over} and passed_over > 0
+    assert f"family_limits.{family} was reached" in (out / "report.md").read_text()
+
+
+def test_negative_family_limit_names_the_key(tmp_path):
+    with pytest.raises(ConfigError, match="family_limits.shape_count"):
+        load_config(QUICKSTART, ["family_limits={shape_count: -1}"], schema=WarmupConfig)
+
+
 def test_missing_teacher_names_the_key(tmp_path):
     write_shards(generate_problems(2, seed=33), tmp_path / "in", shard_size=2)
     cfg = load_config(QUICKSTART, [f"input={tmp_path / 'in'}", f"output={tmp_path / 'out'}", "sources=[rejection]",
