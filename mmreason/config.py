@@ -152,6 +152,10 @@ class OptimConfig:
     """Final learning rate as a fraction of lr (cosine schedule)."""
     max_grad_norm: float = 1.0
     """Global gradient-norm clip (0 disables clipping)."""
+    vision_lr_scale: float = 1.0
+    """Learning rate of the vision tower (`visual`: blocks and patch merger) as a multiple of lr, under the same
+    schedule; 1 = one lr for all. Below 1 protects a pretrained tower; above 1 lets a young one learn to see
+    faster than the language model drifts."""
 
 
 @dataclass
@@ -354,6 +358,7 @@ def validate(cfg: Config) -> Config:
         "rollout.generation_batch_size": cfg.rollout.generation_batch_size,
         "algo.ppo_epochs": cfg.algo.ppo_epochs,
         "optim.lr": cfg.optim.lr,
+        "optim.vision_lr_scale": cfg.optim.vision_lr_scale,
         "eval.batch_size": cfg.eval.batch_size,
         "data.max_length": cfg.data.max_length,
     }

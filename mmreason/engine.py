@@ -23,6 +23,7 @@ import torch
 import torch.distributed as dist
 
 from mmreason.config import OptimConfig, TrainConfig
+from mmreason.models import vision_tower
 
 log = logging.getLogger(__name__)
 
@@ -162,6 +163,18 @@ def deepspeed_config(optim: OptimConfig, train: TrainConfig, *, micro_batch_size
     return ds
 
 
+def parameter_groups(model: torch.nn.Module, lr: float, vision_lr_scale: float) -> list:
+    """The trainable parameters for the optimizer: one flat list, or with vision_lr_scale != 1 two groups, the
+    vision tower's at lr * vision_lr_scale (the lr schedule scales both alike)."""
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    if vision_lr_scale == 1.0:
+        return trainable
+    in_tower = {id(p) for p in vision_tower(model).parameters()}
+    groups = [{"params": [p for p in trainable if id(p) not in in_tower]},
+              {"params": [p for p in trainable if id(p) in in_tower], "lr": lr * vision_lr_scale}]
+    return [group for group in groups if group["params"]]
+
+
 def build_engine(model: torch.nn.Module, optim: OptimConfig, train: TrainConfig, *, micro_batch_size: int,
                  grad_accum: int, world_size: int):
     """A DeepSpeed engine over the trainable parameters, with the lr schedule attached."""
@@ -176,7 +189,7 @@ def build_engine(model: torch.nn.Module, optim: OptimConfig, train: TrainConfig,
 
     engine, _, _, _ = deepspeed.initialize(
         model=model,
-        model_parameters=[p for p in model.parameters() if p.requires_grad],
+        model_parameters=parameter_groups(model, optim.lr, optim.vision_lr_scale),
         config=ds_config,
         lr_scheduler=scheduler,
     )

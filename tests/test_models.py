@@ -81,3 +81,33 @@ def test_bad_paths_name_the_path(tmp_path, tiny_checkpoint):
     (text_only / "config.json").write_text(json.dumps({"model_type": "gpt2"}))
     with pytest.raises(CheckpointError, match=r"gpt2.*not an image-text-to-text"):
         load_policy(ModelConfig(path=str(text_only)))
+
+
+def test_vision_lr_scale_puts_the_tower_in_its_own_group_under_the_same_schedule(tiny_checkpoint):
+    from mmreason.config import OptimConfig
+    from mmreason.engine import lr_lambda, parameter_groups
+
+    model, _ = load_policy(ModelConfig(path=str(tiny_checkpoint), freeze_vision=False, freeze_merger=False))
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    assert parameter_groups(model, 1e-3, 1.0) == trainable  # the default keeps one flat list
+    language, tower = parameter_groups(model, 1e-3, 10.0)
+    assert {id(p) for p in tower["params"]} == {id(p) for p in vision_tower(model).parameters()}
+    assert len(language["params"]) + len(tower["params"]) == len(trainable) and "lr" not in language
+    cfg = OptimConfig(lr=1e-3, vision_lr_scale=10.0, warmup_steps=2, schedule="constant")
+    optimizer = torch.optim.AdamW([language, tower], lr=cfg.lr)  # what DeepSpeed builds from these groups
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_lambda(s, cfg, 10))
+    assert [g["lr"] for g in optimizer.param_groups] == pytest.approx([0.5e-3, 0.5e-2])  # warmup step 1 of 2
+    optimizer.step()
+    schedule.step()
+    assert [g["lr"] for g in optimizer.param_groups] == pytest.approx([1e-3, 1e-2])
+    # Without trainable vision parameters there is nothing to scale: one group.
+    frozen, _ = load_policy(ModelConfig(path=str(tiny_checkpoint), freeze_vision=True, freeze_merger=True))
+    assert [len(g["params"]) for g in parameter_groups(frozen, 1e-3, 10.0)] == [len(
+        [p for p in frozen.parameters() if p.requires_grad])]
+
+
+def test_vision_lr_scale_must_be_positive(repo_root):
+    from mmreason.config import ConfigError, load_config
+
+    with pytest.raises(ConfigError, match="optim.vision_lr_scale"):
+        load_config(repo_root / "configs" / "quickstart" / "rl_vision.yaml", ["optim.vision_lr_scale=0"])
