@@ -59,6 +59,7 @@ def test_missing_required_and_bad_override(tmp_path):
         ("reward.answer_sources=[boxed,guess]", "reward.answer_sources"),
         ("algo.overlong_buffer=5000", "algo.overlong_buffer"),
         ("train.micro_batch_size=0", "train.micro_batch_size"),
+        ("optim.vision_lr_scale=0", "optim.vision_lr_scale"),
     ],
 )
 def test_cross_field_rules(tmp_path, override, key):

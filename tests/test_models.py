@@ -105,9 +105,3 @@ def test_vision_lr_scale_puts_the_tower_in_its_own_group_under_the_same_schedule
     assert [len(g["params"]) for g in parameter_groups(frozen, 1e-3, 10.0)] == [len(
         [p for p in frozen.parameters() if p.requires_grad])]
 
-
-def test_vision_lr_scale_must_be_positive(repo_root):
-    from mmreason.config import ConfigError, load_config
-
-    with pytest.raises(ConfigError, match="optim.vision_lr_scale"):
-        load_config(repo_root / "configs" / "quickstart" / "rl_vision.yaml", ["optim.vision_lr_scale=0"])
