@@ -1,6 +1,7 @@
 """geometry: labelled figures; angles, areas, perimeters, Pythagoras.
 
-Level 1: one large filled polygon with 3-6 sides; "How many sides does this shape have?"
+Level 1: one large filled convex polygon with 3-6 sides, irregular (corners at jittered angles and
+    distances); "How many sides does this shape have?"
 Level 2: a triangle with two labelled angles (find the third), or a rectangle
     with labelled sides (area or perimeter).
 Level 3: a right triangle with labelled legs (hypotenuse, a float to 1 decimal
@@ -44,15 +45,51 @@ def _outside_edge(a: Point, b: Point, centroid: Point, distance: float = 8) -> P
     return _toward(mid, away, distance)
 
 
+# Level-1 polygons are irregular: corners at jittered angles and distances from a jittered centre. Regular
+# polygons differing only in colour and rotation share one perceptual hash, and dedup kept 8 of 299
+# generated pentagons (seed 4), so the quickstart had almost none to learn from.
+MIN_TURN_DEGREES = 25  # every corner bends the outline by at least this much, so no side hides in a straight line
+MIN_EDGE = 14  # design pixels: every side is long enough to see at 112 px
+
+
+def _turns(corners: list[Point]) -> list[float]:
+    """Signed turning angle (degrees) at each corner, walking the outline in order."""
+    turns = []
+    for i, here in enumerate(corners):
+        before, after = corners[i - 1], corners[(i + 1) % len(corners)]
+        incoming = math.atan2(here[1] - before[1], here[0] - before[0])
+        outgoing = math.atan2(after[1] - here[1], after[0] - here[0])
+        turns.append((math.degrees(outgoing - incoming) + 180) % 360 - 180)
+    return turns
+
+
+def is_plain_convex(corners: list[Point]) -> bool:
+    """Convex, every corner turning by at least MIN_TURN_DEGREES and every side at least MIN_EDGE long."""
+    turns = _turns(corners)
+    same_way = all(t > 0 for t in turns) or all(t < 0 for t in turns)
+    edges = [math.dist(corners[i - 1], corners[i]) for i in range(len(corners))]
+    return same_way and min(abs(t) for t in turns) >= MIN_TURN_DEGREES and min(edges) >= MIN_EDGE
+
+
+def irregular_polygon(rng: random.Random, sides: int) -> list[Point]:
+    """A random convex polygon with `sides` corners inside the design canvas, redrawn until plainly convex."""
+    while True:
+        gaps = [rng.uniform(0.6, 1.4) for _ in range(sides)]
+        angle, angles = rng.uniform(0, 360), []
+        for gap in gaps:
+            angles.append(angle)
+            angle += 360 * gap / sum(gaps)
+        radius = rng.uniform(34, 44)
+        cx, cy = 56 + rng.uniform(-6, 6), 56 + rng.uniform(-6, 6)
+        corners = [(cx + radius * rng.uniform(0.8, 1.0) * math.cos(math.radians(a)),
+                    cy - radius * rng.uniform(0.8, 1.0) * math.sin(math.radians(a))) for a in angles]
+        if is_plain_convex(corners):
+            return corners
+
+
 def _polygon_draft(rng: random.Random, image_size: int) -> Draft:
     sides = rng.randint(3, 6)
-    rotation = rng.uniform(0, 360 / sides)
-    radius = rng.uniform(36, 44)
-    corners = [
-        (56 + radius * math.cos(math.radians(rotation + 360 * k / sides)),
-         56 - radius * math.sin(math.radians(rotation + 360 * k / sides)))
-        for k in range(sides)
-    ]
+    corners = irregular_polygon(rng, sides)
     canvas = Canvas(image_size)
     canvas.polygon(corners, fill=COLOURS[rng.choice(sorted(COLOURS))], outline=None)
     return Draft(
