@@ -298,8 +298,8 @@ def test_irregular_polygons_have_their_sides_inside_the_canvas(sides: int) -> No
 
 
 def test_level_one_polygons_survive_dedup() -> None:
-    """Regular polygons that differed only in colour and rotation shared one perceptual hash: dedup kept 8 of
-    299 pentagons of a quickstart corpus. The irregular ones are distinct drawings and must stay."""
+    """Regular polygons that differed only in colour and rotation shared one perceptual hash: 8 of 299 pentagons
+    of a quickstart corpus were left after cleaning. The irregular ones are distinct drawings and must stay."""
     problems = generate_problems(200, seed=3, families=["geometry"], levels=[1], mc_frac=0, tf_frac=0,
                                  dup_frac=0, near_dup_frac=0)
     kept, removed = deduplicate(problems, DedupConfig())

@@ -46,8 +46,8 @@ def _outside_edge(a: Point, b: Point, centroid: Point, distance: float = 8) -> P
 
 
 # Level-1 polygons are irregular: corners at jittered angles and distances from a jittered centre. Regular
-# polygons differing only in colour and rotation share one perceptual hash, and dedup kept 8 of 299
-# generated pentagons (seed 4), so the quickstart had almost none to learn from.
+# polygons differing only in colour and rotation share one perceptual hash: dedup and decontamination left
+# 8 of 299 generated pentagons in a quickstart pool (seed 4), so there were almost none to learn from.
 MIN_TURN_DEGREES = 25  # every corner bends the outline by at least this much, so no side hides in a straight line
 MIN_EDGE = 14  # design pixels: every side is long enough to see at 112 px
 
@@ -80,7 +80,7 @@ def irregular_polygon(rng: random.Random, sides: int) -> list[Point]:
             angles.append(angle)
             angle += 360 * gap / sum(gaps)
         radius = rng.uniform(34, 44)
-        cx, cy = 56 + rng.uniform(-6, 6), 56 + rng.uniform(-6, 6)
+        cx, cy = DESIGN_SIZE / 2 + rng.uniform(-6, 6), DESIGN_SIZE / 2 + rng.uniform(-6, 6)
         corners = [(cx + radius * rng.uniform(0.8, 1.0) * math.cos(math.radians(a)),
                     cy - radius * rng.uniform(0.8, 1.0) * math.sin(math.radians(a))) for a in angles]
         if is_plain_convex(corners):
