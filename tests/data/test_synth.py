@@ -17,8 +17,8 @@ import pytest
 from mmreason.curation.config import DedupConfig
 from mmreason.curation.dedup import deduplicate
 from mmreason.data.shards import stream_problems
-from mmreason.data.synth.geometry import irregular_polygon, is_plain_convex
 from mmreason.data.synth import FAMILIES, CorpusSpec, generate_problems, make_problem, write_corpus, write_manifest
+from mmreason.data.synth.geometry import irregular_polygon, is_plain_convex
 from mmreason.problem import Problem
 
 REPO = Path(__file__).resolve().parents[2]

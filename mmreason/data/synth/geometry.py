@@ -75,10 +75,11 @@ def irregular_polygon(rng: random.Random, sides: int) -> list[Point]:
     """A random convex polygon with `sides` corners inside the design canvas, redrawn until plainly convex."""
     while True:
         gaps = [rng.uniform(0.6, 1.4) for _ in range(sides)]
+        total = sum(gaps)
         angle, angles = rng.uniform(0, 360), []
         for gap in gaps:
             angles.append(angle)
-            angle += 360 * gap / sum(gaps)
+            angle += 360 * gap / total
         radius = rng.uniform(34, 44)
         cx, cy = DESIGN_SIZE / 2 + rng.uniform(-6, 6), DESIGN_SIZE / 2 + rng.uniform(-6, 6)
         corners = [(cx + radius * rng.uniform(0.8, 1.0) * math.cos(math.radians(a)),
