@@ -1,7 +1,8 @@
 """bar_chart: read values off a bar chart, compare or combine them.
 
-Level 1: 2-4 wide bars. Either "How many bars are in the chart?" or the value
-    printed above the tallest bar ("What is the value of the tallest bar?").
+Level 1: 2-4 bars of one random colour and width on a fixed 0-10 value axis (no ticks). Either
+    "How many bars are in the chart?" or the value printed above the tallest bar ("What is the
+    value of the tallest bar?").
 Level 2: 3-4 bars named A..D with their values printed on top: read one bar,
     or how much taller one bar is than another.
 Level 3: 4-5 bars named A..E, no printed values: read heights off a 0-10 grid;
@@ -18,20 +19,34 @@ from mmreason.data.synth.draft import Draft
 NAMES = "ABCDE"
 
 
-def _chart(values: list[int], image_size: int, *, names: bool, printed: bool, grid_max: int | None) -> Canvas:
-    """Bars at x = 0..n-1; grid_max draws a 0..grid_max y grid with labels (else no y axis ticks)."""
+# Level-1 charts: heights on a fixed axis, so a bar's height shows its value rather than its share of the
+# tallest. Scaled to the tallest, every 2-bar chart had one full-height bar and looked alike to the
+# perceptual hash: dedup kept 2 of a quickstart corpus's 159 two-bar charts.
+LEVEL1_TOP_VALUE = 11.5  # room above a 9 for its printed value
+LEVEL1_WIDTHS = (0.18, 0.42)  # half a bar's width, as a fraction of its slot
+
+
+def _chart(values: list[int], image_size: int, *, names: bool, printed: bool, grid_max: int | None,
+           top_value: float | None = None, half_width: float = 0.3, colour: str = "blue") -> Canvas:
+    """Bars at x = 0..n-1; grid_max draws a 0..grid_max y grid with labels (else no y axis ticks).
+
+    The value axis ends at grid_max, else at top_value, else a quarter above the tallest bar;
+    half_width is half a bar's width as a fraction of its slot.
+    """
     canvas = Canvas(image_size)
-    top_value = grid_max if grid_max is not None else max(values) * 1.25
+    if grid_max is not None:
+        top_value = grid_max
+    elif top_value is None:
+        top_value = max(values) * 1.25
     left = 18 if grid_max is not None else 8
     axes = Axes((left, 10, 106, 96 if names else 104), (-0.5, len(values) - 0.5), (0, top_value))
     y_ticks = list(range(0, grid_max + 1, 2)) if grid_max is not None else []
     axes.draw(canvas, y_ticks=y_ticks, grid=grid_max is not None, label_size=9)
-    slot = (axes.right - axes.left) / len(values)
-    half_width = slot * 0.3
+    half_width_px = half_width * (axes.right - axes.left) / len(values)
     for i, value in enumerate(values):
         x, y_top = axes.point(i, value)
         _, y_base = axes.point(i, 0)
-        canvas.rectangle((x - half_width, y_top), (x + half_width, y_base), fill=COLOURS["blue"], outline=None)
+        canvas.rectangle((x - half_width_px, y_top), (x + half_width_px, y_base), fill=COLOURS[colour], outline=None)
         if printed:
             canvas.text((x, y_top - 1), str(value), 12, anchor="mb")
         if names:
@@ -41,9 +56,11 @@ def _chart(values: list[int], image_size: int, *, names: bool, printed: bool, gr
 
 def _level1(rng: random.Random, image_size: int) -> Draft:
     n = rng.randint(2, 4)
+    style = {"top_value": LEVEL1_TOP_VALUE, "half_width": rng.uniform(*LEVEL1_WIDTHS),
+             "colour": rng.choice(sorted(COLOURS))}
     if rng.random() < 0.5:
         values = [rng.randint(2, 9) for _ in range(n)]
-        canvas = _chart(values, image_size, names=False, printed=False, grid_max=None)
+        canvas = _chart(values, image_size, names=False, printed=False, grid_max=None, **style)
         return Draft(
             image=canvas.image,
             question="How many bars are in the chart?",
@@ -58,7 +75,7 @@ def _level1(rng: random.Random, image_size: int) -> Draft:
         )
     values = rng.sample(range(1, 10), n)  # distinct, so "the tallest" is unambiguous
     tallest = max(values)
-    canvas = _chart(values, image_size, names=False, printed=True, grid_max=None)
+    canvas = _chart(values, image_size, names=False, printed=True, grid_max=None, **style)
     return Draft(
         image=canvas.image,
         question="What is the value of the tallest bar?",
