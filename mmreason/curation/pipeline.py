@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
@@ -56,6 +56,7 @@ from mmreason.curation.report import (
     sorted_counts,
     write_report,
 )
+from mmreason.curation.skew import AnswerClassTally
 from mmreason.curation.source import InputShards, without_images
 from mmreason.curation.tagging import Tagger
 from mmreason.data.shards import write_shards
@@ -168,6 +169,9 @@ def _run(cfg: CurateConfig, given: Mapping[str, GenerateFn], ranks: RankContext)
     checks = [(name, build()) for name, enabled, build in stream_steps if enabled]
     tallies = {name: _StreamTally() for name, _ in checks}
     report_tagger = Tagger(cfg.tagging) if cfg.tagging.enabled else None
+    # The cleaning steps compare problems by similarity; the tally names answer classes they nearly emptied.
+    cleaning_steps = [name for name, _ in checks if name in ("dedup", "decontam")]
+    answer_classes = AnswerClassTally(cfg.dedup.skew_min_problems, cleaning_steps)
     domains_before: Counter[str] = Counter()
     buckets_before: Counter[str] = Counter()  # the difficulty histogram's "before" when the difficulty step is off
     num_input = 0
@@ -177,6 +181,7 @@ def _run(cfg: CurateConfig, given: Mapping[str, GenerateFn], ranks: RankContext)
         domains_before[balance_step.domain_of(report_tagger(problem) if report_tagger else problem)] += 1
         buckets_before[balance_step.difficulty_bucket(problem, cfg.balance)] += 1
         num_input += 1
+        class_key = answer_classes.add(problem)
         outcome: Problem | Removal = problem
         for name, check in checks:
             start = time.perf_counter()
@@ -184,6 +189,8 @@ def _run(cfg: CurateConfig, given: Mapping[str, GenerateFn], ranks: RankContext)
             tallies[name].seconds += time.perf_counter() - start
             if isinstance(outcome, Removal):
                 tallies[name].removed.append(outcome)
+                if name in cleaning_steps:
+                    answer_classes.remove(class_key, name)
                 break
         else:
             records.append(without_images(outcome))
@@ -203,6 +210,11 @@ def _run(cfg: CurateConfig, given: Mapping[str, GenerateFn], ranks: RankContext)
         summaries.append(StepSummary(name, True, len(tally.removed), remaining, _removed_by_kind(tally.removed),
                                      round(tally.seconds, 3)))
         log.info("curate: %-12s removed %6d, kept %6d (%.1f s)", name, len(tally.removed), remaining, tally.seconds)
+    skewed = answer_classes.skewed(cfg.dedup.skew_kept_ratio) if cleaning_steps else []
+    for row in skewed:
+        log.warning("curate: %s removed %d of %d problems of question %r with answer %r, far more than of the rest "
+                    "(report.md: answer skew)", " and ".join(row.removed_by), row.input - row.kept, row.input,
+                    row.question, row.answer)
 
     # The model steps and balance work on the records; the model steps re-read images batch by batch.
     generators = ModelGenerators(cfg.model, cfg.generation, ranks.local_rank)
@@ -260,6 +272,7 @@ def _run(cfg: CurateConfig, given: Mapping[str, GenerateFn], ranks: RankContext)
         domains_before=sorted_counts(domains_before),
         domains_after=sorted_counts(Counter(balance_step.domain_of(p) for p in current)),
         skipped_corrupt=source.skipped.count,
+        skewed_classes=[asdict(row) for row in skewed],
         **_difficulty_counts(buckets_before, scored_by_difficulty, current, cfg),
     )
     if ranks.is_main:

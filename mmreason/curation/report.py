@@ -47,6 +47,8 @@ class CurationReport:
     difficulty_after: dict[str, int]
     skipped_corrupt: int = 0
     """Input samples that could not be decoded (logged by the shard reader)."""
+    skewed_classes: list[dict[str, Any]] = field(default_factory=list)
+    """(question, answer) classes that dedup and decontamination nearly emptied (mmreason.curation.skew)."""
     shards: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
@@ -112,6 +114,15 @@ def render_markdown(report: CurationReport, plots: Mapping[str, str]) -> str:
         state = "on" if step.enabled else "off"
         rows.append([step.name, state, step.removed if step.enabled else "-", step.kept, kinds, f"{step.seconds:.1f}"])
     lines += _table(["step", "enabled", "removed", "kept", "removed by kind", "seconds"], rows)
+    if report.skewed_classes:
+        lines += ["", "## Answer skew", "",
+                  "Cleaning kept far less of these (question, answer) classes than of the whole input (config keys "
+                  "dedup.skew_*). If their images differ in what a perceptual hash cannot see, the cleaned set "
+                  "teaches a skewed answer prior: check the source, or lower dedup.max_distance.", ""]
+        skew_rows = [[row["question"][:70], row["answer"], row["input"], row["kept"],
+                      ", ".join(f"{step} {n}" for step, n in row["removed_by"].items())]
+                     for row in report.skewed_classes]
+        lines += _table(["question", "answer", "input", "kept", "removed by"], skew_rows)
     lines += ["", "## Domains", ""]
     domain_rows = _before_after_rows(report.domains_before, report.domains_after)
     lines += _table(["domain", "before", "share", "after", "share"], domain_rows)

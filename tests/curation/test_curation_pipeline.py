@@ -269,6 +269,8 @@ def test_missing_input_names_the_key(tmp_path):
     "override, message",
     [
         ("dedup.max_distance=256", "dedup.max_distance"),
+        ("dedup.skew_kept_ratio=1.5", "dedup.skew_kept_ratio"),
+        ("dedup.skew_min_problems=0", "dedup.skew_min_problems"),
         ("hackable.temperature=0", "greedy decoding"),
         ("balance.total=0", "balance.total"),
         ("balance.difficulty_weights.trivial=1", "balance.difficulty_weights.trivial"),
