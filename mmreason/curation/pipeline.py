@@ -210,7 +210,7 @@ def _run(cfg: CurateConfig, given: Mapping[str, GenerateFn], ranks: RankContext)
         summaries.append(StepSummary(name, True, len(tally.removed), remaining, _removed_by_kind(tally.removed),
                                      round(tally.seconds, 3)))
         log.info("curate: %-12s removed %6d, kept %6d (%.1f s)", name, len(tally.removed), remaining, tally.seconds)
-    skewed = answer_classes.skewed(cfg.dedup.skew_kept_ratio) if cleaning_steps else []
+    skewed = answer_classes.skewed(cfg.dedup.skew_kept_ratio)
     for row in skewed:
         log.warning("curate: %s removed %d of %d problems of question %r with answer %r, far more than of the rest "
                     "(report.md: answer skew)", " and ".join(row.removed_by), row.input - row.kept, row.input,
