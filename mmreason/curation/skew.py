@@ -57,6 +57,8 @@ class AnswerClassTally:
         """Texts of the classes big enough to be checked (only those: a corpus of unique questions stays small)."""
 
     def add(self, problem: Problem) -> bytes:
+        if not self.steps:  # no cleaning step runs (the RL prompt-set config): nothing to tally on the hot path
+            return b""
         key = class_key(problem)
         self.input[key] += 1
         if self.input[key] == self.min_problems:
