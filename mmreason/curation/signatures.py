@@ -134,15 +134,39 @@ def signature_of(
     question: str, answer: str | None, images: Sequence[Image.Image], hash_size: int
 ) -> Signature:
     """answer None (or empty) makes a signature that matches any answer."""
+    return _signature(question, answer, tuple(image_hash(image, hash_size) for image in images))
+
+
+def _signature(question: str, answer: str | None, hashes: tuple[int, ...]) -> Signature:
     return Signature(
         text=normalize_text(question),
         answer=normalize_answer(answer) if answer and answer.strip() else ANY_ANSWER,
-        hashes=tuple(image_hash(image, hash_size) for image in images),
+        hashes=hashes,
     )
 
 
+class _LastProblemHashes:
+    """The image hashes of the problem signed last. Dedup and then decontamination sign the same problem
+    object one after the other on the curation stream, and the perceptual hash is the expensive part of a
+    signature: the second step reuses the first one's hashes instead of hashing every image again."""
+
+    def __init__(self) -> None:
+        self.problem: Problem | None = None
+        self.hash_size = 0
+        self.hashes: tuple[int, ...] = ()
+
+    def __call__(self, problem: Problem, hash_size: int) -> tuple[int, ...]:
+        if problem is not self.problem or hash_size != self.hash_size:
+            self.hashes = tuple(image_hash(image, hash_size) for image in problem.images)
+            self.problem, self.hash_size = problem, hash_size
+        return self.hashes
+
+
+_problem_hashes = _LastProblemHashes()
+
+
 def signature(problem: Problem, hash_size: int, with_answer: bool) -> Signature:
-    return signature_of(problem.question, problem.answer if with_answer else None, problem.images, hash_size)
+    return _signature(problem.question, problem.answer if with_answer else None, _problem_hashes(problem, hash_size))
 
 
 def max_image_distance(a: Signature, b: Signature) -> int | None:

@@ -2,9 +2,13 @@ import itertools
 import random
 
 import pytest
-from curation_builders import draw_figure, jpeg_copy, resized_copy
+from curation_builders import draw_figure, jpeg_copy, make_problem, resized_copy, write_mathvista_parquet
 from PIL import Image, ImageDraw
 
+from mmreason.curation import signatures
+from mmreason.curation.config import DecontamConfig, DedupConfig
+from mmreason.curation.decontam import EvalMatcher
+from mmreason.curation.dedup import Deduplicator
 from mmreason.curation.signatures import (
     Signature,
     SignatureIndex,
@@ -134,3 +138,27 @@ def test_signature_without_answer_matches_any_answer():
 def test_index_rejects_distance_beyond_hash_bits():
     with pytest.raises(ValueError, match="max_distance must be in"):
         SignatureIndex(hash_size=8, max_distance=64)
+
+
+def test_dedup_then_decontam_hash_each_image_of_a_problem_once(tmp_path, monkeypatch):
+    """The stream's two cleaning steps sign the same problem object in turn; the perceptual hash (the expensive
+    part) is computed once for both, and again for another problem object or another hash size."""
+    eval_file = write_mathvista_parquet(tmp_path / "testmini.parquet", seeds=[10])
+    dedup, decontam = Deduplicator(DedupConfig()), EvalMatcher(DecontamConfig(), [eval_file])
+    hashed: list[int] = []
+
+    def counting_image_hash(image, hash_size):
+        hashed.append(hash_size)
+        return image_hash(image, hash_size)
+
+    monkeypatch.setattr(signatures, "image_hash", counting_image_hash)
+    problem = make_problem("p1", images=[draw_figure(1), draw_figure(2)])
+    assert decontam(dedup(problem)) is problem
+    assert hashed == [16, 16]
+    # An equal problem in another object is a new stream item, and it is hashed (and found as a duplicate).
+    again = make_problem("p2", images=list(problem.images))
+    assert dedup(again).kind == "exact_duplicate"
+    assert hashed == [16] * 4
+    # Another hash size does not reuse hashes made at 16.
+    assert signatures.signature(again, 8, with_answer=True).hashes != signatures.signature(again, 16, with_answer=True).hashes
+    assert hashed == [16] * 4 + [8, 8, 16, 16]
