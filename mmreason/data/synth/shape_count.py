@@ -1,7 +1,8 @@
 """shape_count: count shapes by kind and colour, or compare two shapes' sizes.
 
-Level 1: 1-4 large shapes, all of one kind and colour ("How many circles are there?");
-    the learnable setting from FIELD-NOTES (radius 9-10 px at 112 px).
+Level 1: 1-4 large shapes, all of one kind and colour ("How many circles are there?"), radius 14 px
+    at 112 px. FIELD-NOTES found radius 9 learnable for dots alone; mixed with bar charts and polygons in
+    the quickstart's warmup, radius 10 was learned on some seeds only (docs/quickstart-tuning.md).
 Level 2: 3-7 medium shapes in 2 colours x 2 kinds; count one colour+kind.
     As multiple choice: "Which shape is larger: the red circle or the blue square?"
 Level 3: 6-12 small shapes in 3 colours x 3 kinds; count one colour+kind.
@@ -19,7 +20,7 @@ PLURAL = {"circle": "circles", "square": "squares", "triangle": "triangles"}
 
 # (number of colours, number of kinds, total shapes range, shape radius, target count range)
 LEVELS = {
-    1: (1, 1, None, 10.0, (1, 4)),
+    1: (1, 1, None, 14.0, (1, 4)),
     2: (2, 2, (3, 7), 8.0, (1, 4)),
     3: (3, 3, (6, 12), 6.5, (1, 6)),
 }
