@@ -20,6 +20,14 @@ from omegaconf.errors import ConfigKeyError, OmegaConfBaseException, ValidationE
 STAGES = ("sft", "rl")
 ALGORITHMS = ("grpo", "dapo", "dr_grpo", "k15")
 ANSWER_SOURCES = ("boxed", "answer_tag", "answer_is")
+ENGINES = ("hf", "vllm")
+
+
+MOVED_KEYS = {
+    "algo.overlong_buffer": "reward.overlong_buffer",
+    "algo.overlong_penalty": "reward.overlong_penalty",
+}
+"""Keys of older configs and where they live now (named in the unknown-key error)."""
 
 
 class ConfigError(ValueError):
@@ -83,41 +91,72 @@ class RolloutConfig:
     repetition_count: int = 6
     """Consecutive repeats of the trailing n-gram that count as degenerate (0 disables detection)."""
     engine: str = "hf"
-    """Generation engine: hf (transformers generate with KV cache); the one place a faster engine plugs in."""
+    """Generation engine: hf (transformers generate, on the live policy) or vllm (a vLLM engine per rank, weights synced after every update; see docs/engines.md)."""
+    vllm_gpu_memory_utilization: float = 0.35
+    """vllm on GPU: share of the GPU's memory the colocated engine may take (weights + KV cache); the trainer keeps the rest."""
+    vllm_tensor_parallel_size: int = 1
+    """vllm on GPU: GPUs one engine is sharded over (must divide the ranks on a node)."""
+    vllm_sleep_during_update: bool = True
+    """vllm on GPU: free the engine's KV cache and offload its weights while the policy updates (vLLM sleep mode); no effect on CPU."""
+    vllm_cpu_kv_cache_gib: int = 1
+    """vllm on CPU: KV-cache size per engine in whole GiB (VLLM_CPU_KVCACHE_SPACE)."""
+    vllm_cpu_threads_bind: str = "auto"
+    """vllm on CPU: cores the engine's threads are pinned to (VLLM_CPU_OMP_THREADS_BIND, e.g. 0-1); auto splits this machine's cores between local ranks."""
+    vllm_max_model_len: Optional[int] = None
+    """vllm: longest prompt + response the engine accepts; None uses the checkpoint's max_position_embeddings."""
+    vllm_max_images_per_prompt: int = 4
+    """vllm: most images one prompt may carry (the engine reserves encoder memory for this many)."""
 
 
 @dataclass
 class AlgoConfig:
+    """How the policy is optimised. `name` is a preset; the keys it fills (None here) can each be set explicitly,
+    and an explicit value wins over the preset (see mmreason/rl/presets.py for what each preset fills)."""
+
     name: str = "grpo"
-    """Policy-optimisation algorithm: grpo (DeepSeekMath), dapo (DAPO), dr_grpo (Dr. GRPO), k15 (Kimi k1.5 mirror descent)."""
+    """Preset: grpo (DeepSeekMath), dapo (DAPO), dr_grpo (Dr. GRPO), k15 (Kimi k1.5 mirror descent)."""
+    advantage: Optional[str] = None
+    """Advantage estimator: group_norm ((r - mean) / std over the group, GRPO/DAPO) or group_center (r - mean,
+    Dr. GRPO/k1.5). None takes the preset's."""
+    loss: Optional[str] = None
+    """Policy loss: ppo_clip (clipped ratio, + beta * k3 KL) or mirror_descent (Kimi k1.5's squared surrogate,
+    one term per sequence). None takes the preset's."""
+    loss_agg: Optional[str] = None
+    """How ppo_clip's per-token losses become one number: token_mean (every token of the batch weighs the same,
+    DAPO), seq_mean_token_mean (mean per sequence, then over sequences, GRPO) or seq_mean_token_sum_norm (token
+    sum per sequence / length_normalizer, then mean over sequences, Dr. GRPO). None takes the preset's; the
+    mirror-descent loss is a square per sequence, averaged over sequences, and takes no aggregation."""
+    reference: Optional[str] = None
+    """Reference policy of the KL / mirror-descent term: none, frozen (the starting policy), snapshot (the policy
+    at the start of each k1.5 iteration of reference_refresh_every steps) or rollout (the policy that sampled the
+    step). None: frozen when beta > 0 else none; for k15, snapshot when reference_refresh_every > 1 else rollout."""
     clip_eps_low: float = 0.2
     """Lower clip range: ratio is clipped at 1 - eps_low (PPO/GRPO)."""
-    clip_eps_high: float = 0.2
-    """Upper clip range: ratio is clipped at 1 + eps_high (DAPO's clip-higher uses 0.28)."""
+    clip_eps_high: Optional[float] = None
+    """Upper clip range: ratio is clipped at 1 + eps_high. None takes the preset's (0.2; DAPO's clip-higher 0.28)."""
     beta: float = 0.0
-    """Weight of the k3 KL penalty to a frozen reference model (GRPO); 0 loads no reference."""
+    """Weight of the k3 KL penalty to the reference policy (GRPO); 0 loads no frozen reference."""
     ppo_epochs: int = 1
     """Policy updates per rollout batch; ratios are taken against the rollout policy."""
-    dynamic_sampling: bool = False
-    """DAPO: drop groups whose rewards are all equal and draw more prompts until the batch is full."""
+    dynamic_sampling: Optional[bool] = None
+    """DAPO: drop groups whose accuracies are all equal and draw more prompts until the batch is full.
+    None takes the preset's (on for dapo only)."""
     max_sampling_rounds: int = 4
     """DAPO dynamic sampling: most extra rollout rounds per step before training on what was kept."""
-    overlong_buffer: int = 0
-    """DAPO soft overlong punishment: responses within this many tokens of max_new_tokens are penalised linearly (0 = off)."""
-    overlong_penalty: float = 1.0
-    """DAPO: penalty at exactly max_new_tokens (scales linearly inside the buffer)."""
     length_normalizer: Optional[int] = None
-    """Dr. GRPO: constant the token sum is divided by; None means rollout.max_new_tokens."""
+    """seq_mean_token_sum_norm (Dr. GRPO): constant the token sum is divided by; None means rollout.max_new_tokens."""
     tau: float = 0.1
     """Kimi k1.5: weight of the log(pi/pi_ref) term in the mirror-descent surrogate."""
     reset_optimizer_each_iteration: bool = False
-    """Kimi k1.5: reset the optimizer state whenever the reference policy is refreshed."""
+    """Kimi k1.5: reset the optimizer state whenever a new iteration starts (reference snapshot or rollout)."""
     reference_refresh_every: int = 1
-    """Kimi k1.5: steps per mirror-descent iteration (the reference is the policy at each iteration's start)."""
+    """Kimi k1.5: steps per mirror-descent iteration (the snapshot reference is the policy at each iteration's start)."""
 
 
 @dataclass
 class RewardConfig:
+    """The whole reward (mmreason/rewards/reward.py): a weighted sum of named terms, each logged as reward/<term>."""
+
     accuracy_weight: float = 1.0
     """Weight of answer correctness (1 if the extracted answer verifies, else 0)."""
     format_weight: float = 0.1
@@ -125,11 +164,28 @@ class RewardConfig:
     answer_sources: list[str] = field(default_factory=lambda: ["boxed"])
     """Where a final answer may be read from, in priority order: boxed, answer_tag, answer_is."""
     length_penalty_weight: float = 0.0
-    """Kimi k1.5 length penalty weight (0 = off)."""
+    """Kimi k1.5 length reward weight (0 = off): within a group, +0.5 for the shortest correct response down to -0.5
+    for the longest; wrong responses are only penalised."""
     length_penalty_start_step: int = 0
-    """Step at which the length penalty switches on (k1.5 warms up without it)."""
+    """Step at which the length reward switches on (k1.5 warms up without it)."""
+    overlong_buffer: Optional[int] = None
+    """DAPO soft overlong punishment: responses within this many tokens of rollout.max_new_tokens are penalised
+    linearly (0 = off). None takes the algo preset's (dapo: a fifth of max_new_tokens, as in the DAPO paper; others 0)."""
+    overlong_penalty: float = 1.0
+    """DAPO: penalty at exactly rollout.max_new_tokens (scales linearly inside the buffer)."""
     repetition_penalty: float = 0.0
-    """Reward added (use a negative value) to responses cut for degenerate repetition."""
+    """Reward added (use a negative value) to responses cut for degenerate repetition (rollout.repetition_*)."""
+    language_consistency_weight: float = 0.0
+    """DeepSeek-R1 language-consistency reward weight (0 = off): the share of the chain of thought's words that are
+    in `language`, so a model is rewarded for not mixing languages."""
+    language: str = "en"
+    """Target language of the language-consistency reward: en (Latin-script words) or zh (Han characters); also
+    ja, ko, ru and other Latin-script codes (see mmreason/rewards/language.py)."""
+    function: Optional[str] = None
+    """A reward term of your own: "path/to/file.py:fn" or "package.module:fn", called as fn(responses, problems, *,
+    lengths, truncated, step) -> one number per response; checked at start-up, logged as reward/<fn>."""
+    function_weight: float = 1.0
+    """Weight of `function`'s term in the reward."""
 
 
 @dataclass
@@ -202,6 +258,8 @@ class EvalConfig:
     """Longest validation response in tokens."""
     temperature: float = 0.0
     """0 = greedy decoding."""
+    engine: str = "hf"
+    """Engine for validation during training: hf, or vllm (reuses the RL rollout engine, so rollout.vllm_* apply)."""
 
 
 SAMPLER_STRATEGIES = ("uniform", "curriculum", "prioritized")
@@ -291,7 +349,8 @@ def _explain(err: OmegaConfBaseException, schema: type, path: Any) -> str:
     if isinstance(err, ConfigKeyError) or "Key '" in str(err) and "not in" in str(err):
         section = _section_type(schema, key.rsplit(".", 1)[0] if "." in key else "")
         valid = [f.name for f in dataclasses.fields(section)] if section else []
-        return f"{where}: unknown key {key!r}; valid keys here: {valid}"
+        moved = f" (it moved to {MOVED_KEYS[key]!r})" if key in MOVED_KEYS else ""
+        return f"{where}: unknown key {key!r}{moved}; valid keys here: {valid}"
     if isinstance(err, ValidationError):
         value = getattr(err, "value", None) if hasattr(err, "value") else None
         expected = _field_type(schema, key)
@@ -341,6 +400,8 @@ def validate(cfg: Config) -> Config:
         fail("stage", f"{cfg.stage!r} is not a stage; expected one of {list(STAGES)}")
     if cfg.algo.name not in ALGORITHMS:
         fail("algo.name", f"{cfg.algo.name!r} is not an algorithm; expected one of {list(ALGORITHMS)}")
+    _resolve_presets(cfg, fail)
+    _check_reward(cfg.reward, fail)
     for source in cfg.reward.answer_sources:
         if source not in ANSWER_SOURCES:
             fail("reward.answer_sources", f"{source!r} is unknown; expected some of {list(ANSWER_SOURCES)}")
@@ -365,7 +426,7 @@ def validate(cfg: Config) -> Config:
     for key, value in positive.items():
         if value <= 0:
             fail(key, f"must be > 0, got {value}")
-    for key in ("train.save_every", "train.eval_every", "optim.warmup_steps", "algo.overlong_buffer"):
+    for key in ("train.save_every", "train.eval_every", "optim.warmup_steps", "reward.overlong_buffer"):
         section, name = key.split(".")
         if getattr(getattr(cfg, section), name) < 0:
             fail(key, "must be >= 0")
@@ -375,12 +436,26 @@ def validate(cfg: Config) -> Config:
         fail("algo.clip_eps_high", f"must be >= 0, got {cfg.algo.clip_eps_high}")
     if cfg.algo.beta < 0:
         fail("algo.beta", f"must be >= 0, got {cfg.algo.beta}")
-    if cfg.algo.name == "k15" and cfg.algo.tau <= 0:
-        fail("algo.tau", "the k1.5 surrogate needs tau > 0")
-    if cfg.algo.overlong_buffer >= cfg.rollout.max_new_tokens:
-        fail("algo.overlong_buffer", f"must be smaller than rollout.max_new_tokens ({cfg.rollout.max_new_tokens})")
+    if cfg.algo.loss == "mirror_descent" and cfg.algo.tau <= 0:
+        fail("algo.tau", "the k1.5 mirror-descent surrogate needs tau > 0")
+    if cfg.algo.reference_refresh_every < 1:
+        fail("algo.reference_refresh_every", f"must be >= 1, got {cfg.algo.reference_refresh_every}")
+    if cfg.reward.overlong_buffer >= cfg.rollout.max_new_tokens:
+        fail("reward.overlong_buffer", f"must be smaller than rollout.max_new_tokens ({cfg.rollout.max_new_tokens})")
     if not 0 < cfg.rollout.top_p <= 1:
         fail("rollout.top_p", f"must be in (0, 1], got {cfg.rollout.top_p}")
+    for key, engine in (("rollout.engine", cfg.rollout.engine), ("eval.engine", cfg.eval.engine)):
+        if engine not in ENGINES:
+            fail(key, f"{engine!r} is not a generation engine; expected one of {list(ENGINES)}")
+    if not 0 < cfg.rollout.vllm_gpu_memory_utilization <= 1:
+        fail("rollout.vllm_gpu_memory_utilization", f"must be in (0, 1], got {cfg.rollout.vllm_gpu_memory_utilization}")
+    for key in ("vllm_tensor_parallel_size", "vllm_max_images_per_prompt"):
+        if getattr(cfg.rollout, key) < 1:
+            fail(f"rollout.{key}", f"must be >= 1, got {getattr(cfg.rollout, key)}")
+    if cfg.rollout.vllm_cpu_kv_cache_gib < 1:
+        fail("rollout.vllm_cpu_kv_cache_gib", f"must be >= 1, got {cfg.rollout.vllm_cpu_kv_cache_gib}")
+    if cfg.rollout.vllm_max_model_len is not None and cfg.rollout.vllm_max_model_len <= cfg.rollout.max_new_tokens:
+        fail("rollout.vllm_max_model_len", f"must exceed rollout.max_new_tokens ({cfg.rollout.max_new_tokens}) to leave room for the prompt")
     if cfg.stage == "rl":
         if cfg.rollout.temperature <= 0:
             fail("rollout.temperature", "RL samples a group per prompt: temperature must be > 0")
@@ -407,6 +482,51 @@ def validate(cfg: Config) -> Config:
     if cfg.train.deepspeed_config is not None and not Path(cfg.train.deepspeed_config).is_file():
         fail("train.deepspeed_config", f"file {cfg.train.deepspeed_config!r} does not exist")
     return cfg
+
+
+def _resolve_presets(cfg: Config, fail: Any) -> None:
+    """Fill the keys the `algo.name` preset sets and the user left unset; check every named choice."""
+    from mmreason.rl.advantages import ADVANTAGE_ESTIMATORS
+    from mmreason.rl.losses import LOSS_AGGREGATIONS, POLICY_LOSSES
+    from mmreason.rl.presets import REFERENCE_KINDS, default_overlong_buffer, resolve_algo
+
+    explicit_agg = cfg.algo.loss_agg is not None
+    cfg.algo = resolve_algo(cfg.algo)
+    for key, value, valid in (("algo.advantage", cfg.algo.advantage, ADVANTAGE_ESTIMATORS),
+                              ("algo.loss", cfg.algo.loss, POLICY_LOSSES),
+                              ("algo.reference", cfg.algo.reference, REFERENCE_KINDS)):
+        if value not in valid:
+            fail(key, f"{value!r} is unknown; expected one of {sorted(valid)}")
+    if cfg.algo.loss == "mirror_descent":
+        if explicit_agg:
+            fail("algo.loss_agg", "the mirror-descent loss is one square per sequence, averaged over sequences; "
+                 "it takes no token aggregation (leave algo.loss_agg unset)")
+        if cfg.algo.reference == "none":
+            fail("algo.reference", "the mirror-descent loss compares against a reference policy; expected frozen, snapshot or rollout")
+    elif cfg.algo.loss_agg not in LOSS_AGGREGATIONS:
+        fail("algo.loss_agg", f"{cfg.algo.loss_agg!r} is unknown; expected one of {sorted(LOSS_AGGREGATIONS)}")
+    if cfg.algo.beta > 0 and cfg.algo.reference == "none":
+        fail("algo.beta", f"{cfg.algo.beta} > 0 adds a KL to the reference policy, but algo.reference is none")
+    if cfg.reward.overlong_buffer is None:
+        cfg.reward.overlong_buffer = default_overlong_buffer(cfg.algo.name, cfg.rollout.max_new_tokens)
+
+
+def _check_reward(reward: RewardConfig, fail: Any) -> None:
+    """Reward keys that name things: the target language and the user's reward function (imported here, so a
+    wrong path fails before any model is loaded)."""
+    from mmreason.rewards.custom import RewardFunctionError, load_reward_function
+    from mmreason.rewards.language import check_language
+
+    if reward.language_consistency_weight:
+        try:
+            check_language(reward.language)
+        except ValueError as err:
+            fail("reward.language", str(err))
+    if reward.function:
+        try:
+            load_reward_function(reward.function)
+        except RewardFunctionError as err:
+            fail("reward.function", str(err))
 
 
 def validate_for_world(cfg: Config, world_size: int) -> None:

@@ -57,7 +57,7 @@ def test_missing_required_and_bad_override(tmp_path):
         ("rollout.temperature=0", "rollout.temperature"),
         ("algo.clip_eps_low=1.5", "algo.clip_eps_low"),
         ("reward.answer_sources=[boxed,guess]", "reward.answer_sources"),
-        ("algo.overlong_buffer=5000", "algo.overlong_buffer"),
+        ("reward.overlong_buffer=5000", "reward.overlong_buffer"),
         ("train.micro_batch_size=0", "train.micro_batch_size"),
         ("optim.vision_lr_scale=0", "optim.vision_lr_scale"),
     ],

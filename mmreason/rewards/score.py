@@ -1,12 +1,7 @@
-"""Rewards for responses: accuracy (verified answer) and format, weighted into one number.
+"""The per-response checks every reward and evaluation builds on: accuracy (the extracted answer verifies) and
+format. `score` handles one response; `score_all` a batch, returning float32 tensors.
 
-    overall = cfg.accuracy_weight * accuracy + cfg.format_weight * format
-
-`score` handles one response; `score_all` a rollout batch, returning float32
-tensors the advantage estimators take directly::
-
-    scores = score_all(ro.texts, problems_repeated_per_response, cfg.reward)
-    adv = advantages.compute(scores.overall.view(B, G), cfg.algo)
+How they are weighted with the other terms into one reward is `mmreason/rewards/reward.py`'s job.
 """
 
 from __future__ import annotations
@@ -32,8 +27,6 @@ class Scores:
     """1.0 when the extracted answer verifies against the ground truth, else 0.0."""
     format: float
     """1.0 for <think>reasoning</think> then exactly one boxed answer, else 0.0."""
-    overall: float
-    """accuracy_weight * accuracy + format_weight * format."""
     extracted: str | None
     """The final answer read from the response; None when there is none."""
     reason: str
@@ -49,8 +42,6 @@ class BatchScores:
     """[N] float32, 0/1."""
     format: Tensor
     """[N] float32, 0/1."""
-    overall: Tensor
-    """[N] float32."""
     extracted: list[str | None]
     """N extracted answers."""
     reasons: list[str]
@@ -61,7 +52,7 @@ class BatchScores:
 
 
 def score(response: str, problem: Problem, cfg: RewardConfig) -> Scores:
-    """Accuracy, format and their weighted sum for one response to `problem`."""
+    """Accuracy and format of one response to `problem`."""
     extraction = extract_answer(response, cfg.answer_sources)
     if extraction.answer is None:
         accuracy, reason = 0.0, extraction.reason
@@ -69,8 +60,7 @@ def score(response: str, problem: Problem, cfg: RewardConfig) -> Scores:
         verdict = judge_answer(extraction.answer, problem)
         accuracy, reason = float(verdict.correct), verdict.reason
     fmt = format_reward(response)
-    overall = cfg.accuracy_weight * accuracy + cfg.format_weight * fmt
-    return Scores(accuracy=accuracy, format=fmt, overall=overall, extracted=extraction.answer, reason=reason)
+    return Scores(accuracy=accuracy, format=fmt, extracted=extraction.answer, reason=reason)
 
 
 def score_all(responses: Sequence[str], problems: Sequence[Problem], cfg: RewardConfig) -> BatchScores:
@@ -85,7 +75,6 @@ def score_all(responses: Sequence[str], problems: Sequence[Problem], cfg: Reward
     return BatchScores(
         accuracy=torch.tensor([r.accuracy for r in results], dtype=torch.float32),
         format=torch.tensor([r.format for r in results], dtype=torch.float32),
-        overall=torch.tensor([r.overall for r in results], dtype=torch.float32),
         extracted=[r.extracted for r in results],
         reasons=[r.reason for r in results],
     )

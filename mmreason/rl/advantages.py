@@ -1,21 +1,22 @@
-"""Group-relative advantage estimators, registered by algorithm name.
+"""Group-relative advantage estimators, registered by name (`algo.advantage`; the `algo.name` preset fills it).
 
 Every estimator takes the rewards of one RL step laid out as ``[B, G]``
 (B prompts, G sampled responses per prompt) and returns advantages of the same
 shape; the group dimension is always dim 1. None of them needs a value network:
 the group's own rewards are the baseline.
 
-==========  =======================================  =====================================
-name        advantage                                source
-==========  =======================================  =====================================
-grpo        (r - mean_g r) / (std_g r + eps)         DeepSeekMath (GRPO)
-dapo        (r - mean_g r) / (std_g r + eps)         DAPO (same estimator; its changes are
-                                                     in the loss and the sampling)
-dr_grpo     r - mean_g r                             Dr. GRPO (dividing by std biases
-                                                     updates towards too-easy/too-hard groups)
-k15         r - mean_g r                             Kimi k1.5 (its surrogate regresses
-                                                     r - mean(r) onto tau * log(pi/pi_ref))
-==========  =======================================  =====================================
+============  =======================================  =====================================
+name          advantage                                used by
+============  =======================================  =====================================
+group_norm    (r - mean_g r) / (std_g r + eps)         DeepSeekMath (GRPO), DAPO (same
+                                                       estimator; its changes are in the
+                                                       loss and the sampling)
+group_center  r - mean_g r                             Dr. GRPO (dividing by std biases
+                                                       updates towards too-easy/too-hard
+                                                       groups); Kimi k1.5 (its surrogate
+                                                       regresses r - mean(r) onto
+                                                       tau * log(pi/pi_ref))
+============  =======================================  =====================================
 
 Choices made here:
 
@@ -37,6 +38,7 @@ import torch
 from torch import Tensor
 
 from mmreason.config import AlgoConfig
+from mmreason.rl.presets import lookup, resolve_algo
 
 STD_EPS = 1e-6
 """Added to the group std before dividing, so a near-constant group cannot blow up."""
@@ -74,22 +76,17 @@ def normalized_rewards(rewards: Tensor) -> Tensor:
 
 
 ADVANTAGE_ESTIMATORS: dict[str, Callable[[Tensor], Tensor]] = {
-    "grpo": normalized_rewards,
-    "dapo": normalized_rewards,
-    "dr_grpo": centered_rewards,
-    "k15": centered_rewards,
+    "group_norm": normalized_rewards,
+    "group_center": centered_rewards,
 }
 
 
 def compute_advantages(rewards: Tensor, cfg: AlgoConfig) -> Tensor:
-    """Rewards [B, G] -> advantages [B, G] with the estimator of `cfg.name`.
+    """Rewards [B, G] -> advantages [B, G] with the estimator `cfg.advantage` (or its preset's).
 
-    Raises ValueError listing the registered names when `cfg.name` is unknown.
+    Raises ValueError listing the valid names for an unknown preset or estimator.
     """
-    estimator = ADVANTAGE_ESTIMATORS.get(cfg.name)
-    if estimator is None:
-        raise ValueError(f"algo.name {cfg.name!r} has no advantage estimator; valid names: {sorted(ADVANTAGE_ESTIMATORS)}")
-    return estimator(rewards)
+    return lookup(ADVANTAGE_ESTIMATORS, resolve_algo(cfg).advantage, "algo.advantage")(rewards)
 
 
 def informative_groups(accuracy: Tensor) -> Tensor:

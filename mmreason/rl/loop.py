@@ -5,17 +5,20 @@ One step, top to bottom (shapes: B prompts on this rank, G samples each, N = B*G
     prompts   = sampler.sample(step)                          uniform / curriculum / prioritized (k1.5)
     rollout   = generate_rollouts(policy, prompts)             ids [N, P+L], response_mask [N, L], texts
                 (DAPO dynamic sampling: drop all-right / all-wrong groups, draw again until B groups)
-    rewards   = accuracy, format, k1.5 length, DAPO overlong, repetition        each [N]
-    adv       = compute_advantages(rewards.view(B, G), cfg.algo)                  [B, G] -> [N]
-    old, ref  = log-probs of the rollout policy and of the reference             [N, L]
+    rewards   = compute_reward(...): named terms and their weighted sum, each [N]   (scored once per response,
+                also what dynamic sampling reads)
+    adv       = compute_advantages(rewards.overall.view(B, G), cfg.algo)          [B, G] -> [N]
+    old, ref  = log-probs of the rollout policy and of the reference (rl/reference.py)   [N, L]
                 (old gets a pass of its own only if rollout_policy_forward_needed; one pass over the batch is on-policy)
-    for epoch in ppo_epochs, for micro-batch: loss = POLICY_LOSSES[algo](...); backward; step
+    for epoch in ppo_epochs, for micro-batch: loss = compute_policy_loss(...); backward; step
 
 What it keeps from GRPO: group-relative advantages, token-level clipped
 ratios, optional k3 KL to a frozen reference (beta = 0 loads none). It drops
-the value model. Kimi k1.5 replaces the clipped ratio by its mirror-descent
-surrogate, with the reference refreshed to the current policy every
-`algo.reference_refresh_every` steps (optionally resetting the optimizer).
+the value model. `algo.name` is a preset over the advantage estimator, the
+loss, its aggregation and the reference policy (rl/presets.py): Kimi k1.5
+replaces the clipped ratio by its mirror-descent surrogate, with the reference
+refreshed to the current policy every `algo.reference_refresh_every` steps
+(optionally resetting the optimizer).
 
 Every rank scores its own groups (groups never span ranks); losses divide by
 the token and sequence counts of the whole step on all ranks, so the gradient
@@ -24,18 +27,18 @@ does not depend on micro-batching or the number of ranks.
 
 from __future__ import annotations
 
-import copy
 import logging
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import torch
 import torch.distributed as dist
 from tqdm.auto import tqdm
 
 from mmreason.config import Config, save_config, validate_for_world
+from mmreason.distributed import all_reduce_max, all_reduce_sum, device
 from mmreason.engine import (
-    all_reduce_max, all_reduce_sum, build_engine, ranks_weight_difference, device, export_hf, load_checkpoint, reset_optimizer_state, save_checkpoint,
+    build_engine, ranks_weight_difference, export_hf, load_checkpoint, reset_optimizer_state, save_checkpoint,
     seed_everything, step_with_grad_norm, zero_stage,
 )
 from mmreason.eval.validation import load_validation_set, run_validation
@@ -43,23 +46,14 @@ from mmreason.logprobs import forward_logits, token_logprobs
 from mmreason.metrics import MetricsLogger, StageTimer
 from mmreason.models import load_policy
 from mmreason.problem import Problem
-from mmreason.rewards import check_ground_truth, score_all
-from mmreason.rewards.length import k15_length_reward, overlong_penalty
+from mmreason.rewards import RewardRecord, check_ground_truth, compute_reward
 from mmreason.rl.advantages import compute_advantages, informative_groups
-from mmreason.rl.losses import POLICY_LOSSES, BatchCounts, PolicyBatch, token_entropy
+from mmreason.rl.losses import BatchCounts, PolicyBatch, compute_policy_loss, token_entropy
+from mmreason.rl.reference import ReferencePolicy
 from mmreason.rl.rollout import Rollout, concat_rollouts, generate_rollouts, select_prompts
 from mmreason.rl.sampler import PromptSampler, sample_item
 
 log = logging.getLogger(__name__)
-
-
-class Rewards(NamedTuple):
-    accuracy: torch.Tensor  # [N] 0/1
-    format: torch.Tensor  # [N] 0/1
-    length: torch.Tensor  # [N] k1.5 length reward (before its weight), 0 when off
-    overlong: torch.Tensor  # [N] DAPO soft overlong penalty (<= 0)
-    repetition: torch.Tensor  # [N] penalty for responses cut at degenerate repetition (<= 0)
-    overall: torch.Tensor  # [N] what the advantages are computed from
 
 
 # ---- setup helpers ------------------------------------------------------------
@@ -77,43 +71,39 @@ def load_prompt_set(urls: str) -> list[Problem]:
     return problems
 
 
-def frozen_copy(model: torch.nn.Module) -> torch.nn.Module:
-    reference = copy.deepcopy(model).eval()
-    reference.requires_grad_(False)
-    return reference
-
-
 # ---- the step's stages --------------------------------------------------------
 
 
-def shaped_rewards(rollout: Rollout, cfg: Config, step: int) -> Rewards:
-    """Verifiable rewards plus the k1.5 length reward, DAPO overlong shaping and repetition penalty."""
-    G = cfg.rollout.group_size
-    scores = score_all(rollout.texts, rollout.row_problems(), cfg.reward)
-    lengths = rollout.response_lengths().float()
-    length = torch.zeros_like(lengths)
-    if cfg.reward.length_penalty_weight and step >= cfg.reward.length_penalty_start_step:
-        length = k15_length_reward(lengths.view(-1, G), scores.accuracy.view(-1, G).bool()).reshape(-1)
-    overlong = overlong_penalty(rollout.response_lengths(), cfg.rollout.max_new_tokens, cfg.algo.overlong_buffer,
-                                cfg.algo.overlong_penalty)
-    repetition = rollout.repetitive.float() * cfg.reward.repetition_penalty
-    overall = scores.overall + cfg.reward.length_penalty_weight * length + overlong + repetition
-    return Rewards(scores.accuracy, scores.format, length, overlong, repetition, overall)
+def rollout_rewards(rollout: Rollout, cfg: Config, step: int) -> RewardRecord:
+    """The reward record of every response of `rollout` (whole groups)."""
+    return compute_reward(rollout.texts, rollout.row_problems(), lengths=rollout.response_lengths(),
+                          truncated=rollout.truncated, repetitive=rollout.repetitive, group_size=cfg.rollout.group_size,
+                          step=step, max_new_tokens=cfg.rollout.max_new_tokens, cfg=cfg.reward)
+
+
+def group_rows(groups: list[int], group_size: int) -> torch.Tensor:
+    """Row indices [len(groups) * G] of prompt groups `groups` (a prompt's G rows are adjacent)."""
+    if not groups:
+        return torch.zeros(0, dtype=torch.long)
+    return torch.cat([torch.arange(i * group_size, (i + 1) * group_size) for i in groups])
 
 
 def collect_rollout(model: Any, processor: Any, prompts: list[Problem], sampler: PromptSampler, cfg: Config, step: int,
-                    rank: int, world_size: int, synced_gpus: bool) -> tuple[Rollout, dict[str, float], list[int]]:
+                    rank: int, world_size: int, synced_gpus: bool, timer: StageTimer | None = None
+                    ) -> tuple[Rollout, RewardRecord, dict[str, float], list[int]]:
     """This rank's B prompt groups; with DAPO dynamic sampling, only groups whose accuracies differ.
 
-    Returns the rollout, sampling stats and the global sampler indices of its prompts.
+    Returns the rollout, its rewards (each response scored once, in the round that generated it), sampling
+    stats and the global sampler indices of its prompts. `timer` gets time/generate and time/reward.
     """
+    timer = timer or StageTimer()
     per_rank = cfg.rollout.prompts_per_step // world_size
     G = cfg.rollout.group_size
     generate_kwargs = dict(template=cfg.data.prompt_template, system_prompt=cfg.data.system_prompt,
                            min_pixels=cfg.model.min_pixels, max_pixels=cfg.model.max_pixels, synced_gpus=synced_gpus)
     drawn: list[int] = []
-    kept: list[tuple[Rollout, list[int]]] = []
-    spare: list[tuple[Rollout, list[int]]] = []
+    kept: list[tuple[Rollout, RewardRecord, list[int]]] = []
+    spare: list[tuple[Rollout, RewardRecord, list[int]]] = []
     rounds = 1 + (cfg.algo.max_sampling_rounds if cfg.algo.dynamic_sampling else 0)
     kept_count = generated_groups = 0
     for round_index in range(rounds):
@@ -126,18 +116,20 @@ def collect_rollout(model: Any, processor: Any, prompts: list[Problem], sampler:
         if len(draw) < world_size:  # same on every rank: each draws the same list
             break
         mine = draw[rank::world_size]
-        rollout = generate_rollouts(model, processor, [prompts[i] for i in mine], cfg.rollout, **generate_kwargs)
+        with timer("generate"):
+            rollout = generate_rollouts(model, processor, [prompts[i] for i in mine], cfg.rollout, **generate_kwargs)
         generated_groups += len(mine)
+        with timer("reward"):
+            rewards = rollout_rewards(rollout, cfg, step)
         if not cfg.algo.dynamic_sampling:
-            kept.append((rollout, mine))
+            kept.append((rollout, rewards, mine))
             kept_count += len(mine)
             break
-        accuracy = score_all(rollout.texts, rollout.row_problems(), cfg.reward).accuracy.view(-1, G)
-        informative = informative_groups(accuracy).tolist()
+        informative = informative_groups(rewards.accuracy.view(-1, G)).tolist()
         good = [i for i, ok in enumerate(informative) if ok][: per_rank - kept_count]
         bad = [i for i, ok in enumerate(informative) if not ok]
-        kept.append((select_prompts(rollout, good, G), [mine[i] for i in good]))
-        spare.append((select_prompts(rollout, bad, G), [mine[i] for i in bad]))
+        kept.append((select_prompts(rollout, good, G), rewards.select(group_rows(good, G)), [mine[i] for i in good]))
+        spare.append((select_prompts(rollout, bad, G), rewards.select(group_rows(bad, G)), [mine[i] for i in bad]))
         kept_count += len(good)
         # Every rank runs the same number of rounds: under ZeRO-3 generation is a collective
         # (synced_gpus), so a rank that stopped early would leave its peers waiting.
@@ -145,25 +137,21 @@ def collect_rollout(model: Any, processor: Any, prompts: list[Problem], sampler:
             break
     informative_count = kept_count
     # Too few informative groups after the last round: fill up with uninformative ones (zero advantage).
-    for rollout, indices in spare:
+    for rollout, rewards, indices in spare:
         if kept_count >= per_rank:
             break
         take = list(range(min(per_rank - kept_count, len(indices))))
-        kept.append((select_prompts(rollout, take, G), [indices[i] for i in take]))
+        kept.append((select_prompts(rollout, take, G), rewards.select(group_rows(take, G)), [indices[i] for i in take]))
         kept_count += len(take)
     if kept_count < per_rank:
         raise RuntimeError(f"step {step}: rank {rank} collected {kept_count} prompt groups, needs {per_rank}; "
                            "the prompt set is smaller than rollout.prompts_per_step")
-    rollout = concat_rollouts([r for r, _ in kept], processor.tokenizer.pad_token_id)
-    indices = [i for _, idx in kept for i in idx]
+    kept = [part for part in kept if part[2]]  # rounds that kept no group add nothing
+    rollout = concat_rollouts([r for r, _, _ in kept], processor.tokenizer.pad_token_id)
+    rewards = RewardRecord.concat([w for _, w, _ in kept])
+    indices = [i for _, _, idx in kept for i in idx]
     stats = {"sampling/generated_groups": generated_groups, "sampling/informative_fraction": informative_count / per_rank}
-    return rollout, stats, indices
-
-
-def k15_reference_is_snapshot(cfg: Config) -> bool:
-    """k1.5 keeps a frozen copy of the policy as its reference when an iteration spans several steps;
-    with reference_refresh_every 1 the reference is the policy that sampled the step's rollout."""
-    return cfg.algo.name == "k15" and cfg.algo.reference_refresh_every > 1
+    return rollout, rewards, stats, indices
 
 
 def rollout_policy_forward_needed(cfg: Config) -> bool:
@@ -171,7 +159,7 @@ def rollout_policy_forward_needed(cfg: Config) -> bool:
 
     With one pass over the batch the weights change only at its end (DeepSpeed steps at the accumulation
     boundary), so every micro-batch's training forward is the rollout policy's own and its detached
-    log-probs serve as the old ones (and as k1.5's reference when it has no snapshot): a forward over the
+    log-probs serve as the old ones (and as the reference when it is the rollout policy): a forward over the
     whole batch saved per step.
     """
     return cfg.algo.ppo_epochs > 1
@@ -202,17 +190,16 @@ def response_logprobs(model: Any, rollout: Rollout, rows: torch.Tensor, temperat
 
 
 def update_policy(engine: Any, rollout: Rollout, old_logprobs: torch.Tensor | None, ref_logprobs: torch.Tensor | None,
-                  advantages: torch.Tensor, cfg: Config, world_size: int, grad_accum: int) -> dict[str, float]:
+                  advantages: torch.Tensor, cfg: Config, world_size: int, grad_accum: int,
+                  ref_is_rollout_policy: bool = False) -> dict[str, float]:
     """ppo_epochs passes of micro-batched gradient steps; returns token-weighted mean stats over all ranks.
 
     old_logprobs None: one on-policy pass, each micro-batch's own detached log-probs are the old ones.
-    k1.5 without a snapshot: the reference is the policy that sampled, so the old log-probs serve as the
+    ref_is_rollout_policy: the reference is the policy that sampled, so the old log-probs serve as the
     reference too and ref_logprobs is ignored.
     """
-    ref_is_rollout_policy = cfg.algo.name == "k15" and not k15_reference_is_snapshot(cfg)
     counts = BatchCounts(num_sequences=int(all_reduce_sum(rollout.num_rows)),
                          num_tokens=int(all_reduce_sum(rollout.response_mask.sum())))
-    loss_fn = POLICY_LOSSES[cfg.algo.name]
     totals: dict[str, float] = {}
     token_total = 0.0
     loss_total = 0.0
@@ -226,7 +213,7 @@ def update_policy(engine: Any, rollout: Rollout, old_logprobs: torch.Tensor | No
             ref = old if ref_is_rollout_policy else (ref_logprobs[rows] if ref_logprobs is not None else None)
             batch = PolicyBatch(logprobs=logp, old_logprobs=old, ref_logprobs=ref, advantages=advantages[rows],
                                 response_mask=mask)
-            loss, stats = loss_fn(batch, counts, cfg.algo, cfg.rollout.max_new_tokens)
+            loss, stats = compute_policy_loss(batch, counts, cfg.algo, cfg.rollout.max_new_tokens)
             # The loss is this micro-batch's share of the whole step's loss; DeepSpeed divides by
             # grad_accum and averages over ranks, so scale back up to keep the exact full-batch gradient.
             engine.backward(loss * world_size * grad_accum)
@@ -274,8 +261,7 @@ def run(cfg: Config, rank: int, world_size: int) -> dict[str, float]:
     prompts = load_prompt_set(cfg.data.train)
     sampler = PromptSampler([sample_item(p.pid, p.meta, cfg.sampler) for p in prompts], cfg.sampler, cfg.train.seed)
     model, processor = load_policy(cfg.model, device=device())
-    uses_frozen_reference = cfg.algo.beta > 0 and cfg.algo.name != "k15"
-    reference = frozen_copy(model) if uses_frozen_reference else None  # the initial policy, never updated
+    reference = ReferencePolicy(cfg.algo, model)  # copied before the engine wraps (and may partition) the model
     rows_per_rank = cfg.rollout.prompts_per_step // world_size * cfg.rollout.group_size
     grad_accum = rows_per_rank // cfg.train.micro_batch_size
     engine = build_engine(model, cfg.optim, cfg.train, micro_batch_size=cfg.train.micro_batch_size,
@@ -286,10 +272,8 @@ def run(cfg: Config, rank: int, world_size: int) -> dict[str, float]:
     if resumed is not None:
         start_step, recipe_state = resumed
         sampler.load_state_dict(recipe_state["sampler"])
+        reference.resumed(engine.module)
         log.info("resumed from step %d", start_step)
-    # k1.5: the reference is the policy at the start of each mirror-descent iteration.
-    k15_snapshot = k15_reference_is_snapshot(cfg)
-    k15_reference = frozen_copy(engine.module) if k15_snapshot else None
     old_logprobs_pass = rollout_policy_forward_needed(cfg)  # else the update's own forward serves
     validation = load_validation_set(cfg.data.eval, cfg.eval.num_problems) if cfg.data.eval else []
     logger = MetricsLogger(run_dir, cfg.train, rank=rank, config=cfg, resume_step=start_step)
@@ -300,40 +284,24 @@ def run(cfg: Config, rank: int, world_size: int) -> dict[str, float]:
     metrics: dict[str, float] = {}
     for step in range(start_step + 1, cfg.train.max_steps + 1):
         timer = StageTimer()
-        iteration_start = cfg.algo.name == "k15" and (step - 1) % cfg.algo.reference_refresh_every == 0
-        if iteration_start:
-            if k15_snapshot and step - 1 > start_step:
-                k15_reference.load_state_dict(engine.module.state_dict())
-            if cfg.algo.reset_optimizer_each_iteration and step > 1:
-                reset_optimizer_state(engine)
-        with timer("generate"):
-            rollout, sampling_stats, indices = collect_rollout(engine.module, processor, prompts, sampler, cfg, step,
-                                                               rank, world_size, synced_gpus)
-        with timer("reward"):
-            rewards = shaped_rewards(rollout, cfg, step)
-            advantages = compute_advantages(rewards.overall.view(-1, G), cfg.algo).reshape(-1)  # [B, G] -> [N]
+        reference.begin_step(step, engine.module, reset_optimizer=lambda: reset_optimizer_state(engine))
+        rollout, rewards, sampling_stats, indices = collect_rollout(engine.module, processor, prompts, sampler, cfg, step,
+                                                                    rank, world_size, synced_gpus, timer)
+        advantages = compute_advantages(rewards.overall.view(-1, G), cfg.algo).reshape(-1)  # [B, G] -> [N]
         with timer("logprobs"):
             old_logprobs = (rollout_logprobs(engine.module, rollout, cfg.train.micro_batch_size, cfg.rollout.temperature)
                             if old_logprobs_pass else None)
-            if reference is not None:
-                ref_logprobs = rollout_logprobs(reference, rollout, cfg.train.micro_batch_size, cfg.rollout.temperature)
-            elif k15_snapshot:
-                ref_logprobs = rollout_logprobs(k15_reference, rollout, cfg.train.micro_batch_size, cfg.rollout.temperature)
-            else:
-                ref_logprobs = None
+            ref_logprobs = reference.logprobs(
+                lambda model: rollout_logprobs(model, rollout, cfg.train.micro_batch_size, cfg.rollout.temperature))
         with timer("update"):
             update_stats = update_policy(engine, rollout, old_logprobs, ref_logprobs, advantages, cfg, world_size,
-                                         grad_accum)
+                                         grad_accum, ref_is_rollout_policy=reference.is_rollout_policy)
         sampler.update(*gather_successes(indices, rewards.accuracy, G))
         lengths = rollout.response_lengths()
         generated_tokens = all_reduce_sum(lengths.sum())
         metrics = {
             "reward/mean": mean_over_ranks(rewards.overall),
-            "reward/accuracy": mean_over_ranks(rewards.accuracy),
-            "reward/format": mean_over_ranks(rewards.format),
-            "reward/length": mean_over_ranks(rewards.length),
-            "reward/overlong": mean_over_ranks(rewards.overlong),
-            "reward/repetition": mean_over_ranks(rewards.repetition),
+            **{f"reward/{name}": mean_over_ranks(value) for name, value in rewards.terms.items()},
             "response_length/mean": mean_over_ranks(lengths),
             "response_length/max": all_reduce_max(lengths.max()),
             "response/truncated_fraction": mean_over_ranks(rollout.truncated),

@@ -1,32 +1,33 @@
-"""Policy losses for RL with verifiable rewards, registered by algorithm name.
+"""Policy losses for RL with verifiable rewards: a per-token (or per-sequence) loss and, apart from it, how the
+per-token losses are averaged into one number.
 
-Each loss has the signature::
+    loss, stats = compute_policy_loss(batch: PolicyBatch, counts: BatchCounts, cfg: AlgoConfig, max_new_tokens)
 
-    loss_fn(batch: PolicyBatch, counts: BatchCounts, cfg: AlgoConfig, max_new_tokens: int)
-        -> (loss: scalar Tensor, stats: dict[str, scalar Tensor])
+`cfg.loss` picks the loss in `POLICY_LOSSES` and `cfg.loss_agg` the aggregation in `LOSS_AGGREGATIONS`;
+`cfg.name` is a preset that fills whichever of the two is unset (`mmreason/rl/presets.py`).
 
-and is looked up in `POLICY_LOSSES` (or through `compute_policy_loss`, which
-names the valid losses on a typo).
+==============  ===================================================  ===========================================
+loss            term                                                 notes
+==============  ===================================================  ===========================================
+ppo_clip        -min(r_t A, clip(r_t, 1-eps_low, 1+eps_high) A)      GRPO / DAPO (clip-higher: eps_high > eps_low)
+                + beta * k3 KL to the reference, per token           / Dr. GRPO; beta = 0 adds no KL
+mirror_descent  (A_i - tau * sum_t log(pi/pi_ref))^2 per sequence    Kimi k1.5: no ratio clipping; pi_ref is the
+                                                                     policy at the start of the iteration
+==============  ===================================================  ===========================================
 
-==========  ==================================================  ==================================
-name        per-token term, then aggregation                    what it keeps / drops
-==========  ==================================================  ==================================
-grpo        -min(r_t A, clip(r_t, 1-eps_low, 1+eps_high) A)     DeepSeekMath GRPO: mean over each
-            + beta * k3 KL to the reference;                    sequence's tokens, then mean over
-            token mean per sequence, mean over sequences        sequences (long answers weigh less
-                                                                per token)
-dapo        same clipped term (clip-higher: eps_high > eps_low) DAPO: every token weighs the same,
-            + beta * k3 KL only if beta > 0;                    so long wrong answers are not
-            sum over all tokens / tokens in the batch           under-penalised
-dr_grpo     same clipped term; token sum per sequence / a       Dr. GRPO: no length bias (constant
-            constant (length_normalizer or max_new_tokens),     normaliser) and no std division
-            mean over sequences                                 (see advantages.py)
-k15         (A_i - tau * sum_t log(pi/pi_ref))^2 per sequence,  Kimi k1.5 mirror descent: no ratio
-            mean over sequences                                 clipping; pi_ref is the policy at
-                                                                the start of the iteration
-==========  ==================================================  ==================================
+=======================  ===============================================  ========================================
+loss_agg                 aggregation of per-token losses l[b, t]           used by
+=======================  ===============================================  ========================================
+token_mean               sum over every token / tokens in the batch        DAPO: every token weighs the same, so long
+                                                                           wrong answers are not under-penalised
+seq_mean_token_mean      mean over each sequence's tokens, then mean       GRPO (long answers weigh less per token)
+                         over sequences
+seq_mean_token_sum_norm  token sum per sequence / a constant               Dr. GRPO: no length bias (the constant is
+                         (length_normalizer or max_new_tokens), then       length_normalizer or max_new_tokens)
+                         mean over sequences
+=======================  ===============================================  ========================================
 
-Micro-batches and ranks: every loss divides by totals of the WHOLE optimizer
+Micro-batches and ranks: every aggregation divides by totals of the WHOLE optimizer
 batch (`BatchCounts`), never by the micro-batch's own size, so a micro-batch's
 loss is exactly its share of the full-batch loss and the sum of micro-batch
 gradients is the full-batch gradient. The caller undoes DeepSpeed's own
@@ -46,6 +47,7 @@ import torch
 from torch import Tensor
 
 from mmreason.config import AlgoConfig
+from mmreason.rl.presets import lookup, resolve_algo
 
 MAX_LOG_RATIO = 20.0
 """Log-ratios are clamped to +-20 before exp: e^20 is already far past any clip range,
@@ -76,7 +78,6 @@ class BatchCounts(NamedTuple):
     """Response tokens (response_mask == 1) in the optimizer batch."""
 
 
-LossFn = Callable[[PolicyBatch, BatchCounts, AlgoConfig, int], "tuple[Tensor, dict[str, Tensor]]"]
 
 
 # ---- masked reductions ------------------------------------------------------
@@ -186,22 +187,6 @@ def clipped_surrogate(logprobs: Tensor, old_logprobs: Tensor, advantages: Tensor
     )
 
 
-def _ppo_style_loss(batch: PolicyBatch, cfg: AlgoConfig, loss_name: str) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
-    """(per-token loss [b, L] incl. beta * KL, mask [b, L], stats) shared by grpo / dapo / dr_grpo."""
-    mask, logp, old, ref = _masked_inputs(batch)
-    term = clipped_surrogate(logp, old, batch.advantages, cfg.clip_eps_low, cfg.clip_eps_high)
-    per_token = term.per_token_loss
-    kl = None
-    if ref is not None:
-        kl = k3_kl(logp, ref)
-    if cfg.beta > 0:
-        if kl is None:
-            raise ValueError(f"{loss_name} loss: algo.beta={cfg.beta} > 0 needs ref_logprobs (the reference model's log-probs), got None")
-        per_token = per_token + cfg.beta * kl
-    stats = _token_stats(mask, term.ratio, term.clipped_low, term.clipped_high, kl)
-    return per_token, mask, stats
-
-
 def _token_stats(mask: Tensor, ratio: Tensor, clipped_low: Tensor, clipped_high: Tensor, kl: Optional[Tensor]) -> dict[str, Tensor]:
     with torch.no_grad():
         low = masked_mean(clipped_low.float(), mask)
@@ -218,40 +203,35 @@ def _token_stats(mask: Tensor, ratio: Tensor, clipped_low: Tensor, clipped_high:
 # ---- the losses ----------------------------------------------------------------
 
 
-def grpo_loss(batch: PolicyBatch, counts: BatchCounts, cfg: AlgoConfig, max_new_tokens: int) -> tuple[Tensor, dict[str, Tensor]]:
-    """GRPO: clipped term + beta * k3 KL, token mean within each sequence, mean over sequences."""
-    _check_inputs(batch, counts, "grpo")
-    per_token, mask, stats = _ppo_style_loss(batch, cfg, "grpo")
-    per_sequence = masked_mean(per_token, mask, dim=1)  # [b]; an empty sequence contributes 0
-    loss = per_sequence.sum() / counts.num_sequences
-    stats["loss"] = loss.detach()
-    return loss, stats
+class LossTerms(NamedTuple):
+    """What a policy loss hands to the aggregation: exactly one of the two is set."""
+
+    per_token: Optional[Tensor]
+    """[b, L] a loss per response token (padding is masked out by the aggregation)."""
+    per_sequence: Optional[Tensor]
+    """[b] a loss per sequence (averaged over the batch's sequences, no token aggregation)."""
+    stats: dict[str, Tensor]
 
 
-def dapo_loss(batch: PolicyBatch, counts: BatchCounts, cfg: AlgoConfig, max_new_tokens: int) -> tuple[Tensor, dict[str, Tensor]]:
-    """DAPO: clipped term with asymmetric clip (+ beta * KL if beta > 0), mean over every token of the batch."""
-    _check_inputs(batch, counts, "dapo")
-    per_token, mask, stats = _ppo_style_loss(batch, cfg, "dapo")
-    loss = masked_sum(per_token, mask) / counts.num_tokens
-    stats["loss"] = loss.detach()
-    return loss, stats
+LossFn = Callable[[PolicyBatch, AlgoConfig], LossTerms]
 
 
-def dr_grpo_loss(batch: PolicyBatch, counts: BatchCounts, cfg: AlgoConfig, max_new_tokens: int) -> tuple[Tensor, dict[str, Tensor]]:
-    """Dr. GRPO: clipped term, token SUM per sequence / a constant, mean over sequences."""
-    _check_inputs(batch, counts, "dr_grpo")
-    normalizer = cfg.length_normalizer if cfg.length_normalizer is not None else max_new_tokens
-    if normalizer <= 0:
-        raise ValueError(f"dr_grpo loss: the length normaliser (algo.length_normalizer or max_new_tokens) must be > 0, got {normalizer}")
-    per_token, mask, stats = _ppo_style_loss(batch, cfg, "dr_grpo")
-    per_sequence = masked_sum(per_token, mask, dim=1) / normalizer  # [b]
-    loss = per_sequence.sum() / counts.num_sequences
-    stats["loss"] = loss.detach()
-    return loss, stats
+def ppo_clip_loss(batch: PolicyBatch, cfg: AlgoConfig) -> LossTerms:
+    """Clipped surrogate per token (+ beta * k3 KL to the reference when beta > 0; the KL is reported whenever a
+    reference is given)."""
+    mask, logp, old, ref = _masked_inputs(batch)
+    term = clipped_surrogate(logp, old, batch.advantages, cfg.clip_eps_low, cfg.clip_eps_high)
+    per_token = term.per_token_loss
+    kl = k3_kl(logp, ref) if ref is not None else None
+    if cfg.beta > 0:
+        if kl is None:
+            raise ValueError(f"{cfg.name} loss: algo.beta={cfg.beta} > 0 needs ref_logprobs (the reference model's log-probs), got None")
+        per_token = per_token + cfg.beta * kl
+    return LossTerms(per_token, None, _token_stats(mask, term.ratio, term.clipped_low, term.clipped_high, kl))
 
 
-def k15_loss(batch: PolicyBatch, counts: BatchCounts, cfg: AlgoConfig, max_new_tokens: int) -> tuple[Tensor, dict[str, Tensor]]:
-    """Kimi k1.5 mirror-descent surrogate: mean over sequences of (A_i - tau * s_i)^2.
+def mirror_descent_loss(batch: PolicyBatch, cfg: AlgoConfig) -> LossTerms:
+    """Kimi k1.5 mirror-descent surrogate per sequence: (A_i - tau * s_i)^2.
 
     s_i = sum_t (log pi(y_t) - log pi_ref(y_t)) over the response tokens is the
     sequence log-ratio against pi_ref, the policy at the start of this
@@ -264,33 +244,64 @@ def k15_loss(batch: PolicyBatch, counts: BatchCounts, cfg: AlgoConfig, max_new_t
     pi = pi_ref the loss is A_i^2 and d loss_i / d s_i = -2 tau A_i. The
     learning rate absorbs the constant.
     """
-    _check_inputs(batch, counts, "k15")
     if batch.ref_logprobs is None:
-        raise ValueError("k15 loss: needs ref_logprobs (the policy's log-probs at the start of the iteration), got None")
+        raise ValueError(f"{cfg.name} loss: needs ref_logprobs (the policy's log-probs at the start of the iteration), got None")
     mask, logp, old, ref = _masked_inputs(batch)
     assert ref is not None
     seq_log_ratio = masked_sum(logp - ref, mask, dim=1)  # [b] s_i
     adv = batch.advantages.detach().to(seq_log_ratio.dtype)
-    per_sequence = (adv - cfg.tau * seq_log_ratio) ** 2  # [b]
-    loss = per_sequence.sum() / counts.num_sequences
     ratio = torch.exp((logp - old).clamp(-MAX_LOG_RATIO, MAX_LOG_RATIO))
     no_clip = torch.zeros_like(mask)
-    stats = _token_stats(mask, ratio, no_clip, no_clip, k3_kl(logp, ref))
-    stats["loss"] = loss.detach()
-    return loss, stats
+    return LossTerms(None, (adv - cfg.tau * seq_log_ratio) ** 2, _token_stats(mask, ratio, no_clip, no_clip, k3_kl(logp, ref)))
 
 
 POLICY_LOSSES: dict[str, LossFn] = {
-    "grpo": grpo_loss,
-    "dapo": dapo_loss,
-    "dr_grpo": dr_grpo_loss,
-    "k15": k15_loss,
+    "ppo_clip": ppo_clip_loss,
+    "mirror_descent": mirror_descent_loss,
+}
+
+
+# ---- aggregations: per-token losses [b, L] -> this micro-batch's share of the step's loss ----------------
+
+
+def token_mean(per_token: Tensor, mask: Tensor, counts: BatchCounts, sum_normalizer: int) -> Tensor:
+    """Every response token of the optimizer batch weighs the same: sum / all tokens (DAPO)."""
+    return masked_sum(per_token, mask) / counts.num_tokens
+
+
+def seq_mean_token_mean(per_token: Tensor, mask: Tensor, counts: BatchCounts, sum_normalizer: int) -> Tensor:
+    """Mean over each sequence's tokens, then over all sequences (GRPO); an empty sequence contributes 0."""
+    return masked_mean(per_token, mask, dim=1).sum() / counts.num_sequences
+
+
+def seq_mean_token_sum_norm(per_token: Tensor, mask: Tensor, counts: BatchCounts, sum_normalizer: int) -> Tensor:
+    """Token sum per sequence / a constant, then mean over sequences (Dr. GRPO: no length bias)."""
+    if sum_normalizer <= 0:
+        raise ValueError(f"seq_mean_token_sum_norm: the length normaliser (algo.length_normalizer or max_new_tokens) "
+                         f"must be > 0, got {sum_normalizer}")
+    return (masked_sum(per_token, mask, dim=1) / sum_normalizer).sum() / counts.num_sequences
+
+
+AggregationFn = Callable[[Tensor, Tensor, BatchCounts, int], Tensor]
+LOSS_AGGREGATIONS: dict[str, AggregationFn] = {
+    "token_mean": token_mean,
+    "seq_mean_token_mean": seq_mean_token_mean,
+    "seq_mean_token_sum_norm": seq_mean_token_sum_norm,
 }
 
 
 def compute_policy_loss(batch: PolicyBatch, counts: BatchCounts, cfg: AlgoConfig, max_new_tokens: int) -> tuple[Tensor, dict[str, Tensor]]:
-    """Dispatch on `cfg.name`; raises ValueError listing the registered losses for an unknown name."""
-    loss_fn = POLICY_LOSSES.get(cfg.name)
-    if loss_fn is None:
-        raise ValueError(f"algo.name {cfg.name!r} has no policy loss; valid names: {sorted(POLICY_LOSSES)}")
-    return loss_fn(batch, counts, cfg, max_new_tokens)
+    """This micro-batch's share of the step's loss under `cfg` (its preset filling unset keys), and its stats.
+
+    Raises ValueError listing the valid names for an unknown preset, loss or aggregation.
+    """
+    algo = resolve_algo(cfg)
+    _check_inputs(batch, counts, algo.name)
+    terms = lookup(POLICY_LOSSES, algo.loss, "algo.loss")(batch, algo)
+    if terms.per_sequence is not None:
+        loss = terms.per_sequence.sum() / counts.num_sequences
+    else:
+        aggregate = lookup(LOSS_AGGREGATIONS, algo.loss_agg, "algo.loss_agg")
+        normalizer = algo.length_normalizer if algo.length_normalizer is not None else max_new_tokens
+        loss = aggregate(terms.per_token, batch.response_mask.bool(), counts, normalizer)
+    return loss, {**terms.stats, "loss": loss.detach()}

@@ -47,13 +47,12 @@ def test_hacking_table(prob, response, accuracy, reason):
     assert (scores.accuracy, scores.reason) == (accuracy, reason)
 
 
-def test_overall_is_the_weighted_sum():
-    scores = score(GOOD, INT_12, RewardConfig(accuracy_weight=2.0, format_weight=0.5))
-    assert (scores.accuracy, scores.format) == (1.0, 1.0)
-    assert scores.overall == pytest.approx(2.0 * 1.0 + 0.5 * 1.0)
-    assert scores.extracted == "12"
-    wrong = score(GOOD.replace("12", "13"), INT_12, RewardConfig(accuracy_weight=2.0, format_weight=0.5))
-    assert (wrong.accuracy, wrong.format, wrong.overall) == (0.0, 1.0, 0.5)
+def test_accuracy_format_and_extracted_answer():
+    # The weighted sum of these (and the other terms) is tests/rewards/test_reward.py's.
+    scores = score(GOOD, INT_12, CFG)
+    assert (scores.accuracy, scores.format, scores.extracted) == (1.0, 1.0, "12")
+    wrong = score(GOOD.replace("12", "13"), INT_12, CFG)
+    assert (wrong.accuracy, wrong.format, wrong.extracted) == (0.0, 1.0, "13")
 
 
 def test_answer_is_source_only_when_configured():
@@ -88,12 +87,11 @@ def test_score_all_shapes_and_values():
     responses = [GOOD, "<think>a</think>\\boxed{13}", "\\boxed{12}", "<think>a</think>\\boxed{B}"]
     problems = [INT_12, INT_12, INT_12, CHOICE]
     batch = score_all(responses, problems, CFG)
-    for tensor in (batch.accuracy, batch.format, batch.overall):
+    for tensor in (batch.accuracy, batch.format):
         assert tensor.shape == (4,)
         assert tensor.dtype == torch.float32
     assert batch.accuracy.tolist() == [1.0, 0.0, 1.0, 1.0]
     assert batch.format.tolist() == [1.0, 1.0, 0.0, 1.0]
-    assert batch.overall.tolist() == pytest.approx([1.1, 0.1, 1.0, 1.1])
     assert batch.extracted == ["12", "13", "12", "B"]
     assert batch.reasons == ["correct", "wrong", "correct", "correct"]
     assert len(batch) == 4

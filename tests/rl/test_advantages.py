@@ -7,10 +7,21 @@ import torch
 
 from mmreason.config import ALGORITHMS, AlgoConfig
 from mmreason.rl.advantages import ADVANTAGE_ESTIMATORS, compute_advantages, informative_groups
+from mmreason.rl.presets import PRESETS
 
 
-def test_every_configured_algorithm_has_an_estimator():
-    assert sorted(ADVANTAGE_ESTIMATORS) == sorted(ALGORITHMS)
+def test_every_preset_names_a_registered_estimator():
+    assert sorted(PRESETS) == sorted(ALGORITHMS)
+    assert {p.advantage for p in PRESETS.values()} == set(ADVANTAGE_ESTIMATORS)
+
+
+def test_an_explicit_estimator_wins_over_the_preset():
+    rewards = torch.tensor([[1.0, 0.0, 0.0, 0.0]])
+    # grpo's preset normalises (1.5, -0.5, ...); group_center leaves r - mean = 0.75, -0.25
+    adv = compute_advantages(rewards, AlgoConfig(name="grpo", advantage="group_center"))
+    torch.testing.assert_close(adv, torch.tensor([[0.75, -0.25, -0.25, -0.25]]))
+    with pytest.raises(ValueError, match=r"algo.advantage 'group_mean'.*\['group_center', 'group_norm'\]"):
+        compute_advantages(rewards, AlgoConfig(advantage="group_mean"))
 
 
 @pytest.mark.parametrize("name", ["grpo", "dapo"])

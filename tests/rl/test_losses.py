@@ -7,7 +7,9 @@ import torch
 
 from mmreason.config import ALGORITHMS, AlgoConfig
 from mmreason.rl.advantages import compute_advantages
+from mmreason.rl.presets import PRESETS
 from mmreason.rl.losses import (
+    LOSS_AGGREGATIONS,
     POLICY_LOSSES,
     BatchCounts,
     PolicyBatch,
@@ -38,8 +40,10 @@ def close(actual, expected, tol=1e-6):
                                torch.as_tensor(expected, dtype=torch.float64), atol=tol, rtol=0)
 
 
-def test_registry_covers_every_configured_algorithm():
-    assert sorted(POLICY_LOSSES) == sorted(ALGORITHMS)
+def test_every_preset_names_a_registered_loss_and_aggregation():
+    assert sorted(PRESETS) == sorted(ALGORITHMS)
+    assert {p.loss for p in PRESETS.values()} == set(POLICY_LOSSES)
+    assert {p.loss_agg for p in PRESETS.values() if p.loss_agg} == set(LOSS_AGGREGATIONS)
 
 
 def test_unknown_loss_name_lists_valid_names():
@@ -54,7 +58,7 @@ def test_unknown_loss_name_lists_valid_names():
 def test_grpo_positive_advantage_clips_only_above():
     # one sequence, log-ratios logp - old = [0.5, 0.1, -0.5], A = 2, eps = 0.2
     batch = make_batch([[-0.5, -0.9, -1.5]], [[-1.0, -1.0, -1.0]], [2.0])
-    loss, stats = POLICY_LOSSES["grpo"](batch, BatchCounts(1, 3), AlgoConfig(name="grpo"), 16)
+    loss, stats = compute_policy_loss(batch, BatchCounts(1, 3), AlgoConfig(name="grpo"), 16)
     # token 1: ratio e^0.5 = 1.6487 > 1.2, clipped to 1.2      -> -1.2 * 2 = -2.4 (clip active: no gradient)
     # token 2: ratio e^0.1 = 1.1052, inside the range          -> -2 * 1.1052 = -2.2103
     # token 3: ratio e^-0.5 = 0.6065; A > 0 so min(r A, 0.8 A) -> -2 * 0.6065 = -1.2131 (low clip never binds for A > 0)
@@ -74,7 +78,7 @@ def test_grpo_positive_advantage_clips_only_above():
 def test_grpo_negative_advantage_clips_only_below():
     # same log-ratios [0.5, 0.1, -0.5], A = -1
     batch = make_batch([[-0.5, -0.9, -1.5]], [[-1.0, -1.0, -1.0]], [-1.0])
-    loss, stats = POLICY_LOSSES["grpo"](batch, BatchCounts(1, 3), AlgoConfig(name="grpo"), 16)
+    loss, stats = compute_policy_loss(batch, BatchCounts(1, 3), AlgoConfig(name="grpo"), 16)
     # token 1: r = 1.6487; min(-1.6487, -1.2) = -1.6487 -> loss +1.6487 (high clip never binds for A < 0)
     # token 2: r = 1.1052 -> loss +1.1052
     # token 3: r = 0.6065 < 0.8; min(-0.6065, -0.8) = -0.8 -> loss +0.8, clipped low (no gradient)
@@ -95,7 +99,7 @@ def test_dapo_clip_higher_is_asymmetric():
         mask=[[1, 1], [1, 0]],
     )
     dapo = AlgoConfig(name="dapo", clip_eps_low=0.2, clip_eps_high=0.28)
-    loss, stats = POLICY_LOSSES["dapo"](batch, BatchCounts(2, 3), dapo, 16)
+    loss, stats = compute_policy_loss(batch, BatchCounts(2, 3), dapo, 16)
     # e^0.3 = 1.3499 > 1.28 -> clipped to 1.28 -> -1.28
     # e^0.2 = 1.2214 < 1.28 -> NOT clipped under clip-higher -> -1.2214
     # e^-0.25 = 0.7788 < 0.8, A < 0 -> clipped to 0.8 -> +0.8
@@ -105,7 +109,7 @@ def test_dapo_clip_higher_is_asymmetric():
     close(stats["clip_low_fraction"], 1 / 3)
     # the same tokens with a symmetric 0.2 clip: e^0.2 = 1.2214 is clipped to 1.2 as well
     symmetric = AlgoConfig(name="dapo", clip_eps_low=0.2, clip_eps_high=0.2)
-    loss_sym, stats_sym = POLICY_LOSSES["dapo"](batch, BatchCounts(2, 3), symmetric, 16)
+    loss_sym, stats_sym = compute_policy_loss(batch, BatchCounts(2, 3), symmetric, 16)
     close(loss_sym, (-1.2 - 1.2 + 0.8) / 3)
     close(stats_sym["clip_high_fraction"], 2 / 3)
 
@@ -129,20 +133,20 @@ def unequal_lengths_batch():
 def test_sequence_mean_token_mean_and_constant_normaliser_differ_with_unequal_lengths():
     counts = BatchCounts(num_sequences=2, num_tokens=4)
     # GRPO: per-sequence token means -1 and +1, mean over 2 sequences -> 0
-    grpo, _ = POLICY_LOSSES["grpo"](unequal_lengths_batch(), counts, AlgoConfig(name="grpo"), 4)
+    grpo, _ = compute_policy_loss(unequal_lengths_batch(), counts, AlgoConfig(name="grpo"), 4)
     close(grpo, 0.0)
     # DAPO: every token counts once: (-1 + 1 + 1 + 1) / 4 tokens = 0.5
-    dapo, _ = POLICY_LOSSES["dapo"](unequal_lengths_batch(), counts, AlgoConfig(name="dapo"), 4)
+    dapo, _ = compute_policy_loss(unequal_lengths_batch(), counts, AlgoConfig(name="dapo"), 4)
     close(dapo, 0.5)
     # Dr. GRPO, normaliser max_new_tokens = 4: sums -1/4 and 3/4, mean over 2 sequences -> 0.25
-    dr, _ = POLICY_LOSSES["dr_grpo"](unequal_lengths_batch(), counts, AlgoConfig(name="dr_grpo"), 4)
+    dr, _ = compute_policy_loss(unequal_lengths_batch(), counts, AlgoConfig(name="dr_grpo"), 4)
     close(dr, 0.25)
 
 
 def test_dr_grpo_uses_the_configured_constant_over_max_new_tokens():
     counts = BatchCounts(num_sequences=2, num_tokens=4)
     batch = unequal_lengths_batch()
-    loss, _ = POLICY_LOSSES["dr_grpo"](batch, counts, AlgoConfig(name="dr_grpo", length_normalizer=8), 4)
+    loss, _ = compute_policy_loss(batch, counts, AlgoConfig(name="dr_grpo", length_normalizer=8), 4)
     # sums -1 and 3, each / 8, mean over 2 sequences -> (-0.125 + 0.375) / 2 = 0.125
     close(loss, 0.125)
     loss.backward()
@@ -154,7 +158,7 @@ def test_dr_grpo_uses_the_configured_constant_over_max_new_tokens():
 def test_nan_in_padding_never_reaches_loss_or_gradient(name):
     batch = unequal_lengths_batch()
     batch = batch._replace(ref_logprobs=torch.tensor([[-1.2, math.nan, math.nan], [-1.0, -2.5, -3.0]], dtype=torch.float64))
-    loss, stats = POLICY_LOSSES[name](batch, BatchCounts(2, 4), AlgoConfig(name=name, beta=0.1), 4)
+    loss, stats = compute_policy_loss(batch, BatchCounts(2, 4), AlgoConfig(name=name, beta=0.1), 4)
     loss.backward()
     assert torch.isfinite(loss)
     assert torch.isfinite(batch.logprobs.grad).all()
@@ -174,7 +178,7 @@ def test_k3_kl_values():
 def test_grpo_adds_beta_times_k3_kl_inside_the_token_mean():
     # A = 0 so the clipped term is 0 and only the KL is left; ratios are 1 (logp == old)
     batch = make_batch([[-1.0, -2.0, -1.0]], [[-1.0, -2.0, -1.0]], [0.0], ref_logprobs=[[-1.0, -1.5, -1.5]])
-    loss, stats = POLICY_LOSSES["grpo"](batch, BatchCounts(1, 3), AlgoConfig(name="grpo", beta=0.1), 16)
+    loss, stats = compute_policy_loss(batch, BatchCounts(1, 3), AlgoConfig(name="grpo", beta=0.1), 16)
     mean_k3 = (0.0 + (E_05 - 1.5) + (E_M05 - 0.5)) / 3  # 0.0850841
     close(stats["kl"], mean_k3)
     close(loss, 0.1 * mean_k3)  # 0.00850841
@@ -185,7 +189,7 @@ def test_grpo_adds_beta_times_k3_kl_inside_the_token_mean():
 
 def test_kl_is_reported_but_not_added_when_beta_is_zero():
     batch = make_batch([[-1.0, -2.0, -1.0]], [[-1.0, -2.0, -1.0]], [0.0], ref_logprobs=[[-1.0, -1.5, -1.5]])
-    loss, stats = POLICY_LOSSES["dapo"](batch, BatchCounts(1, 3), AlgoConfig(name="dapo", beta=0.0), 16)
+    loss, stats = compute_policy_loss(batch, BatchCounts(1, 3), AlgoConfig(name="dapo", beta=0.0), 16)
     close(loss, 0.0)
     close(stats["kl"], (E_05 - 1.5 + E_M05 - 0.5) / 3)
 
@@ -193,7 +197,7 @@ def test_kl_is_reported_but_not_added_when_beta_is_zero():
 def test_beta_without_reference_logprobs_is_an_error():
     batch = make_batch([[-1.0]], [[-1.0]], [1.0])
     with pytest.raises(ValueError, match="beta=0.1.*ref_logprobs"):
-        POLICY_LOSSES["grpo"](batch, BatchCounts(1, 1), AlgoConfig(name="grpo", beta=0.1), 16)
+        compute_policy_loss(batch, BatchCounts(1, 1), AlgoConfig(name="grpo", beta=0.1), 16)
 
 
 # ---- zero advantage ------------------------------------------------------------------
@@ -214,7 +218,7 @@ def test_equal_rewards_give_zero_loss_and_zero_gradient(name):
         advantages=advantages.double(),
         response_mask=torch.ones(4, 5, dtype=torch.bool),
     )
-    loss, stats = POLICY_LOSSES[name](batch, BatchCounts(4, 20), cfg, 5)
+    loss, stats = compute_policy_loss(batch, BatchCounts(4, 20), cfg, 5)
     loss.backward()
     assert loss.item() == 0.0
     assert torch.equal(batch.logprobs.grad, torch.zeros(4, 5, dtype=torch.float64))
@@ -228,7 +232,7 @@ def test_k15_at_the_reference_policy_loss_is_a_squared_and_gradient_is_minus_2_t
     # pi == pi_ref: s = 0, loss = A^2 = 0.5625; d loss / d s = -2 tau A = -2 * 0.1 * 0.75 = -0.15,
     # and d s / d logp_t = 1 for every response token
     batch = make_batch([[-1.0, -2.0]], [[-1.0, -2.0]], [0.75], ref_logprobs=[[-1.0, -2.0]])
-    loss, stats = POLICY_LOSSES["k15"](batch, BatchCounts(1, 2), AlgoConfig(name="k15", tau=0.1), 16)
+    loss, stats = compute_policy_loss(batch, BatchCounts(1, 2), AlgoConfig(name="k15", tau=0.1), 16)
     close(loss, 0.5625)
     loss.backward()
     close(batch.logprobs.grad, [[-0.15, -0.15]])
@@ -248,7 +252,7 @@ def test_k15_away_from_the_reference():
         ref_logprobs=[[-1.0, -2.0, 0.0], [-1.0, -2.0, -0.4]],
         mask=[[1, 1, 0], [1, 1, 1]],
     )
-    loss, stats = POLICY_LOSSES["k15"](batch, BatchCounts(2, 5), AlgoConfig(name="k15", tau=0.1), 16)
+    loss, stats = compute_policy_loss(batch, BatchCounts(2, 5), AlgoConfig(name="k15", tau=0.1), 16)
     close(loss, 0.60125)
     loss.backward()
     close(batch.logprobs.grad, [[-0.075, -0.075, 0.0], [0.08, 0.08, 0.08]])
@@ -259,7 +263,7 @@ def test_k15_away_from_the_reference():
 def test_k15_needs_reference_logprobs():
     batch = make_batch([[-1.0]], [[-1.0]], [1.0])
     with pytest.raises(ValueError, match="k15 loss: needs ref_logprobs"):
-        POLICY_LOSSES["k15"](batch, BatchCounts(1, 1), AlgoConfig(name="k15"), 16)
+        compute_policy_loss(batch, BatchCounts(1, 1), AlgoConfig(name="k15"), 16)
 
 
 # ---- micro-batch invariance ---------------------------------------------------------------
@@ -297,7 +301,7 @@ def test_four_micro_batches_give_the_gradient_of_one_full_batch(name):
     def gradient(rows):
         policy.zero_grad()
         batch = PolicyBatch(policy(inputs[rows], targets[rows]), old[rows], ref[rows], advantages[rows], mask[rows])
-        loss, stats = POLICY_LOSSES[name](batch, counts, cfg, 6)
+        loss, stats = compute_policy_loss(batch, counts, cfg, 6)
         loss.backward()
         return [p.grad.clone() for p in policy.parameters()], loss.detach()
 
@@ -316,11 +320,11 @@ def test_four_micro_batches_give_the_gradient_of_one_full_batch(name):
 def test_shape_mismatches_name_the_field():
     good = make_batch([[0.0, 0.0]], [[0.0, 0.0]], [1.0])
     with pytest.raises(ValueError, match=r"grpo loss: advantages: expected shape \(1,\)"):
-        POLICY_LOSSES["grpo"](good._replace(advantages=torch.ones(1, 1)), BatchCounts(1, 2), AlgoConfig(), 4)
+        compute_policy_loss(good._replace(advantages=torch.ones(1, 1)), BatchCounts(1, 2), AlgoConfig(), 4)
     with pytest.raises(ValueError, match="old_logprobs: expected shape"):
-        POLICY_LOSSES["grpo"](good._replace(old_logprobs=torch.zeros(1, 3)), BatchCounts(1, 2), AlgoConfig(), 4)
+        compute_policy_loss(good._replace(old_logprobs=torch.zeros(1, 3)), BatchCounts(1, 2), AlgoConfig(), 4)
     with pytest.raises(ValueError, match="whole optimizer batch"):
-        POLICY_LOSSES["grpo"](good, BatchCounts(0, 2), AlgoConfig(), 4)
+        compute_policy_loss(good, BatchCounts(0, 2), AlgoConfig(), 4)
 
 
 # ---- helpers ----------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from rl_builders import dots_problem
 
 from mmreason.config import AlgoConfig, Config, ModelConfig, RolloutConfig
 from mmreason.models import load_policy
-from mmreason.rl.losses import POLICY_LOSSES, BatchCounts, PolicyBatch
+from mmreason.rl.losses import BatchCounts, PolicyBatch, compute_policy_loss
 from mmreason.rl.loop import response_logprobs, rollout_logprobs, rollout_policy_forward_needed
 from mmreason.rl.rollout import generate_rollouts
 
@@ -38,7 +38,7 @@ def gradient(model, rollout, rows_per_micro, algo, old, ref, adv):
         own = logp.detach()
         batch = PolicyBatch(logp, old[rows] if old is not None else own, ref[rows] if ref is not None else own,
                             adv[rows], rollout.response_mask[rows])
-        loss, _ = POLICY_LOSSES[algo](batch, counts, AlgoConfig(name=algo, beta=0.1, tau=0.5), 12)
+        loss, _ = compute_policy_loss(batch, counts, AlgoConfig(name=algo, beta=0.1, tau=0.5), 12)
         loss.backward()
     return torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None]).clone()
 

@@ -40,7 +40,7 @@ def main() -> None:
     model, processor = load_policy(ModelConfig(path=checkpoint))
     prompts = [dots_problem(f"p{i}", 1 + i % 4) for i in range(prompts_per_step * len(informative_by_round))]
     sampler = PromptSampler([sample_item(p.pid, p.meta, cfg.sampler) for p in prompts], cfg.sampler, seed=0)
-    rollout, stats, indices = loop.collect_rollout(model, processor, prompts, sampler, cfg, step=0, rank=rank,
+    rollout, _rewards, stats, indices = loop.collect_rollout(model, processor, prompts, sampler, cfg, step=0, rank=rank,
                                                    world_size=world_size, synced_gpus=True)
     print(json.dumps({"rank": rank, "rows": rollout.num_rows, "indices": indices,
                       "generated_groups": stats["sampling/generated_groups"],

@@ -1,0 +1,77 @@
+"""The reference policy of the KL / mirror-descent term, decided in one place (`algo.reference`).
+
+=========  ==========================================================  =========================================
+kind       what pi_ref is                                              used by
+=========  ==========================================================  =========================================
+none       nothing (no KL term, no reference log-probs)                GRPO/DAPO/Dr. GRPO with beta = 0
+frozen     a frozen copy of the starting policy, never updated         GRPO with beta > 0
+snapshot   a frozen copy of the policy, refreshed at the start of      Kimi k1.5 with an iteration of several
+           every iteration of `reference_refresh_every` steps          steps
+rollout    the policy that sampled this step's rollout: its log-probs  Kimi k1.5 with one step per iteration
+           are the old log-probs, no model of its own
+=========  ==========================================================  =========================================
+
+Kimi k1.5's iterations: a new one starts every `reference_refresh_every` steps for the snapshot and rollout kinds
+(and the optimizer state may be reset then, `algo.reset_optimizer_each_iteration`).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Callable, Optional
+
+import torch
+
+from mmreason.config import AlgoConfig
+from mmreason.rl.presets import REFERENCE_KINDS, lookup, resolve_algo
+
+
+def frozen_copy(model: torch.nn.Module) -> torch.nn.Module:
+    reference = copy.deepcopy(model).eval()
+    reference.requires_grad_(False)
+    return reference
+
+
+class ReferencePolicy:
+    """Holds (or stands for) pi_ref and says when a k1.5 iteration starts.
+
+    `model` is the policy's module at the start of training (deep-copied for frozen and snapshot kinds).
+    """
+
+    def __init__(self, cfg: AlgoConfig, model: torch.nn.Module):
+        cfg = resolve_algo(cfg)
+        lookup(dict.fromkeys(REFERENCE_KINDS), cfg.reference, "algo.reference")
+        self.kind: str = cfg.reference
+        self.refresh_every = cfg.reference_refresh_every
+        self.reset_optimizer_each_iteration = cfg.reset_optimizer_each_iteration
+        self._model: Optional[torch.nn.Module] = frozen_copy(model) if self.kind in ("frozen", "snapshot") else None
+
+    @property
+    def is_rollout_policy(self) -> bool:
+        """pi_ref is the policy that sampled: the loss reuses the old log-probs as the reference log-probs."""
+        return self.kind == "rollout"
+
+    def iteration_starts(self, step: int) -> bool:
+        """Whether `step` (1-based) opens a k1.5 iteration (snapshot and rollout kinds only)."""
+        return self.kind in ("snapshot", "rollout") and (step - 1) % self.refresh_every == 0
+
+    def begin_step(self, step: int, policy: torch.nn.Module, reset_optimizer: Callable[[], None]) -> None:
+        """At a k1.5 iteration start: take the snapshot of `policy` and reset the optimizer if asked.
+        (At step 1 the snapshot taken at start-up already is the policy.)"""
+        if not self.iteration_starts(step):
+            return
+        if self.kind == "snapshot" and step > 1:
+            self._model.load_state_dict(policy.state_dict())
+        if self.reset_optimizer_each_iteration and step > 1:
+            reset_optimizer()
+
+    def resumed(self, policy: torch.nn.Module) -> None:
+        """After a resume, the snapshot restarts from the restored policy (the iteration's own starting weights
+        are not in the checkpoint); a frozen reference stays the starting checkpoint."""
+        if self.kind == "snapshot":
+            self._model.load_state_dict(policy.state_dict())
+
+    def logprobs(self, compute: Callable[[Any], torch.Tensor]) -> Optional[torch.Tensor]:
+        """pi_ref's log-probs [N, L] via `compute(model)`, or None when it has no model of its own
+        (none: no term; rollout: the old log-probs serve)."""
+        return compute(self._model) if self._model is not None else None
