@@ -17,8 +17,11 @@ from typing import Any, Optional, Sequence, TypeVar
 from omegaconf import MISSING, OmegaConf
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException, ValidationError
 
+from mmreason.rl.presets import PRESETS  # imports nothing of mmreason at module level: no cycle
+
 STAGES = ("sft", "rl")
-ALGORITHMS = ("grpo", "dapo", "dr_grpo", "k15")
+ALGORITHMS = tuple(PRESETS)
+"""The algo.name presets (mmreason/rl/presets.py)."""
 ANSWER_SOURCES = ("boxed", "answer_tag", "answer_is")
 ENGINES = ("hf", "vllm")
 

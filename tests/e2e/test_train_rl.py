@@ -19,10 +19,12 @@ REQUIRED_METRICS = [
 SMALL = ["algo.dynamic_sampling=false", "rollout.prompts_per_step=4", "rollout.group_size=4",
          "rollout.max_new_tokens=16", "train.micro_batch_size=4", "eval.num_problems=4", "eval.max_new_tokens=8", "eval.batch_size=4"]
 ALGORITHMS = {
-    "grpo": ["algo.beta=0.04"],
+    # A reward term of the user's own, by path, and R1's language-consistency term, each logged as its own metric.
+    "grpo": ["algo.beta=0.04", "reward.function=examples/reward_function/unit_mentioned.py:unit_mentioned",
+             "reward.function_weight=0.1", "reward.language_consistency_weight=0.05"],
     # ZeRO-3 here: generation is then a collective across ranks (synced_gpus), and dynamic sampling's
     # extra rounds must stay in step on every rank.
-    "dapo": ["algo.clip_eps_high=0.28", "algo.dynamic_sampling=true", "algo.max_sampling_rounds=1", "algo.overlong_buffer=4",
+    "dapo": ["algo.clip_eps_high=0.28", "algo.dynamic_sampling=true", "algo.max_sampling_rounds=1", "reward.overlong_buffer=4",
              "train.zero_stage=3"],
     # Two passes per batch: the second one's ratios are against the rollout policy's own forward pass.
     "dr_grpo": ["algo.ppo_epochs=2"],
@@ -50,6 +52,10 @@ def test_each_algorithm_on_two_ranks(algo, corpus, tiny_checkpoint, tmp_path, re
             assert math.isfinite(record[key]), (key, record[key])
     assert metrics[-1]["ranks/weight_max_diff"] == 0.0
     assert "eval/accuracy" in metrics[-1]
+    if algo == "grpo":
+        for record in metrics:
+            assert 0.0 <= record["reward/unit_mentioned"] <= 1.0
+            assert 0.0 <= record["reward/language"] <= 1.0
     assert (out / "hf" / "latest" / "config.json").is_file()
 
 

@@ -357,3 +357,38 @@ def test_token_entropy_of_random_logits_equals_categorical_entropy():
     mask = torch.rand(3, 7) > 0.3
     reference = torch.distributions.Categorical(logits=logits.float()).entropy()[mask].mean()
     close(token_entropy(logits, mask, chunk_size=4), reference, tol=1e-5)
+
+
+# ---- loss aggregation as its own setting -------------------------------------------------------------
+
+
+def test_each_aggregation_on_hand_made_per_token_losses():
+    # per-token losses [[1, 2, pad], [3, 4, 5]] (padding holds NaN), batch of 2 sequences and 5 tokens
+    per_token = torch.tensor([[1.0, 2.0, math.nan], [3.0, 4.0, 5.0]], dtype=torch.float64)
+    mask = torch.tensor([[1, 1, 0], [1, 1, 1]], dtype=torch.bool)
+    counts = BatchCounts(num_sequences=2, num_tokens=5)
+    # token_mean: (1 + 2 + 3 + 4 + 5) / 5 = 3
+    close(LOSS_AGGREGATIONS["token_mean"](per_token, mask, counts, 10), 3.0)
+    # seq_mean_token_mean: means 1.5 and 4, over 2 sequences -> 2.75
+    close(LOSS_AGGREGATIONS["seq_mean_token_mean"](per_token, mask, counts, 10), 2.75)
+    # seq_mean_token_sum_norm with constant 10: sums 3 and 12 -> 0.3 and 1.2, over 2 sequences -> 0.75
+    close(LOSS_AGGREGATIONS["seq_mean_token_sum_norm"](per_token, mask, counts, 10), 0.75)
+    # a micro-batch holding only the second sequence is its share of the whole batch: 12 / 5 = 2.4 for token_mean
+    close(LOSS_AGGREGATIONS["token_mean"](per_token[1:], mask[1:], counts, 10), 2.4)
+
+
+@pytest.mark.parametrize("loss_agg, expected", [("token_mean", 0.5), ("seq_mean_token_mean", 0.0),
+                                                ("seq_mean_token_sum_norm", 0.25)])
+def test_an_explicit_loss_agg_wins_over_the_preset(loss_agg, expected):
+    # grpo's own aggregation gives 0.0 on this batch (see the unequal-lengths test above); each explicit
+    # aggregation gives what its preset gives there
+    loss, _ = compute_policy_loss(unequal_lengths_batch(), BatchCounts(2, 4), AlgoConfig(name="grpo", loss_agg=loss_agg), 4)
+    close(loss, expected)
+
+
+def test_unknown_loss_or_aggregation_lists_the_valid_choices():
+    batch = make_batch([[0.0]], [[0.0]], [1.0])
+    with pytest.raises(ValueError, match=r"algo.loss_agg 'seq_mean'.*\['seq_mean_token_mean', 'seq_mean_token_sum_norm', 'token_mean'\]"):
+        compute_policy_loss(batch, BatchCounts(1, 1), AlgoConfig(loss_agg="seq_mean"), 16)
+    with pytest.raises(ValueError, match=r"algo.loss 'ppo'.*\['mirror_descent', 'ppo_clip'\]"):
+        compute_policy_loss(batch, BatchCounts(1, 1), AlgoConfig(loss="ppo"), 16)
