@@ -18,7 +18,7 @@ Kimi k1.5's iterations: a new one starts every `reference_refresh_every` steps f
 from __future__ import annotations
 
 import copy
-from typing import Any, Callable, Optional
+from typing import Callable, Optional
 
 import torch
 
@@ -71,7 +71,8 @@ class ReferencePolicy:
         if self.kind == "snapshot":
             self._model.load_state_dict(policy.state_dict())
 
-    def logprobs(self, compute: Callable[[Any], torch.Tensor]) -> Optional[torch.Tensor]:
-        """pi_ref's log-probs [N, L] via `compute(model)`, or None when it has no model of its own
-        (none: no term; rollout: the old log-probs serve)."""
-        return compute(self._model) if self._model is not None else None
+    @property
+    def model(self) -> Optional[torch.nn.Module]:
+        """pi_ref as a model to run, or None when it has none of its own (none: no term; rollout: the old
+        log-probs serve as the reference log-probs)."""
+        return self._model

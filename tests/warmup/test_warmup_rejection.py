@@ -127,9 +127,9 @@ def test_teacher_run_samples_k_replies_per_problem(teacher_run):
     cfg, problems, report, out = teacher_run
     tally = report.sources["rejection"]
     assert (tally.problems, tally.sampled) == (NUM_PROBLEMS, NUM_PROBLEMS * K)
-    lines = [json.loads(l) for l in (out / "rejection_parts" / "rank0.jsonl").read_text().splitlines()]
-    assert [l["pid"] for l in lines] == [p.pid for p in problems]
-    assert all(len(l["traces"]) == K for l in lines)
+    lines = [json.loads(text) for text in (out / "rejection_parts" / "rank0.jsonl").read_text().splitlines()]
+    assert [line["pid"] for line in lines] == [p.pid for p in problems]
+    assert all(len(line["traces"]) == K for line in lines)
     on_disk = json.loads((out / "report.json").read_text())
     assert on_disk["sources"]["rejection"]["sampled"] == NUM_PROBLEMS * K
     assert sum(f["rejection"]["total"] for f in on_disk["families"].values()) == NUM_PROBLEMS

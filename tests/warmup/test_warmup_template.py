@@ -68,7 +68,7 @@ def test_reflection_inserts_a_slip_and_its_correction(problems):
         plain = template_reply(problem, TemplateConfig(reflection_prob=0.0), 0).reply
         lines, plain_lines = result.reply.split("\n"), plain.split("\n")
         waits = [i for i, line in enumerate(lines) if line.startswith(WAIT)]
-        has_numeric_step = any(l.startswith("Step:") and re.search(r"\d", l) for l in plain_lines)
+        has_numeric_step = any(text.startswith("Step:") and re.search(r"\d", text) for text in plain_lines)
         assert len(waits) == (1 if has_numeric_step else 0) and result.reflected == has_numeric_step
         if not waits:
             continue

@@ -26,7 +26,7 @@ def _series_circuit(values: list[int], image_size: int) -> Canvas:
     n = len(values)
     segment = (right - left) / n
     x = left
-    for i, value in enumerate(values):
+    for value in values:
         start, end = x + segment * 0.2, x + segment * 0.8
         canvas.line([(x, top), (start, top)], width=1.5)
         canvas.resistor((start, top), (end, top))
