@@ -1,0 +1,333 @@
+"""The RL-with-verifiable-rewards recipe: setup -> train -> cleanup.
+
+One step, top to bottom (shapes: B prompts on this rank, G samples each, N = B*G rows, L response tokens):
+
+    prompts   = sampler.sample(step)                          uniform / curriculum / prioritized (k1.5)
+    rollout   = generate_rollouts(policy, prompts)             ids [N, P+L], response_mask [N, L], texts
+                (DAPO dynamic sampling: drop all-right / all-wrong groups, draw again until B groups)
+    rewards   = compute_reward(...): named terms and their weighted sum, each [N]   (scored once per response,
+                also what dynamic sampling reads)
+    adv       = compute_advantages(rewards.overall.view(B, G), cfg.algo)          [B, G] -> [N]
+    old, ref  = log-probs of the rollout policy and of the reference (rl/reference.py)   [N, L]
+                (old gets a pass of its own only if rollout_policy_forward_needed; one pass over the batch is on-policy)
+    for epoch in ppo_epochs, for micro-batch: loss = compute_policy_loss(...); backward; step
+
+What it keeps from GRPO: group-relative advantages, token-level clipped
+ratios, optional k3 KL to a frozen reference (beta = 0 loads none). It drops
+the value model. `algo.name` is a preset over the advantage estimator, the
+loss, its aggregation and the reference policy (rl/presets.py): Kimi k1.5
+replaces the clipped ratio by its mirror-descent surrogate, with the reference
+refreshed to the current policy every `algo.reference_refresh_every` steps
+(optionally resetting the optimizer).
+
+Every rank scores its own groups (groups never span ranks); losses divide by
+the token and sequence counts of the whole step on all ranks, so the gradient
+does not depend on micro-batching or the number of ranks.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from tqdm.auto import tqdm
+
+from mmreason.config import Config, save_config, validate_for_world
+from mmreason.distributed import all_reduce_max, all_reduce_sum, device
+from mmreason.engine import (
+    build_engine, ranks_weight_difference, export_hf, load_checkpoint, reset_optimizer_state, save_checkpoint,
+    seed_everything, step_with_grad_norm, zero_stage,
+)
+from mmreason.eval.validation import load_validation_set, run_validation
+from mmreason.logprobs import forward_logits, token_logprobs
+from mmreason.metrics import MetricsLogger, StageTimer
+from mmreason.models import load_policy
+from mmreason.problem import Problem
+from mmreason.rewards import RewardRecord, check_ground_truth, compute_reward
+from mmreason.rl.advantages import compute_advantages, informative_groups
+from mmreason.rl.losses import BatchCounts, PolicyBatch, compute_policy_loss, token_entropy
+from mmreason.rl.reference import ReferencePolicy
+from mmreason.rl.rollout import Rollout, concat_rollouts, generate_rollouts, select_prompts
+from mmreason.rl.sampler import PromptSampler, sample_item
+
+log = logging.getLogger(__name__)
+
+
+# ---- setup helpers ------------------------------------------------------------
+
+
+def load_prompt_set(urls: str) -> list[Problem]:
+    """All RL prompts in memory (the sampler needs random access); unverifiable ground truths fail here."""
+    from mmreason.data.shards import stream_problems
+
+    problems = list(stream_problems(urls, rank=0, world_size=1))
+    if not problems:
+        raise ValueError(f"data.train {urls!r}: no problems found")
+    for problem in problems:
+        check_ground_truth(problem)
+    return problems
+
+
+# ---- the step's stages --------------------------------------------------------
+
+
+def rollout_rewards(rollout: Rollout, cfg: Config, step: int) -> RewardRecord:
+    """The reward record of every response of `rollout` (whole groups)."""
+    return compute_reward(rollout.texts, rollout.row_problems(), lengths=rollout.response_lengths(),
+                          truncated=rollout.truncated, repetitive=rollout.repetitive, group_size=cfg.rollout.group_size,
+                          step=step, max_new_tokens=cfg.rollout.max_new_tokens, cfg=cfg.reward)
+
+
+def group_rows(groups: list[int], group_size: int) -> torch.Tensor:
+    """Row indices [len(groups) * G] of prompt groups `groups` (a prompt's G rows are adjacent)."""
+    if not groups:
+        return torch.zeros(0, dtype=torch.long)
+    return torch.cat([torch.arange(i * group_size, (i + 1) * group_size) for i in groups])
+
+
+def collect_rollout(model: Any, processor: Any, prompts: list[Problem], sampler: PromptSampler, cfg: Config, step: int,
+                    rank: int, world_size: int, synced_gpus: bool, timer: StageTimer | None = None
+                    ) -> tuple[Rollout, RewardRecord, dict[str, float], list[int]]:
+    """This rank's B prompt groups; with DAPO dynamic sampling, only groups whose accuracies differ.
+
+    Returns the rollout, its rewards (each response scored once, in the round that generated it), sampling
+    stats and the global sampler indices of its prompts. `timer` gets time/generate and time/reward.
+    """
+    timer = timer or StageTimer()
+    per_rank = cfg.rollout.prompts_per_step // world_size
+    G = cfg.rollout.group_size
+    generate_kwargs = dict(template=cfg.data.prompt_template, system_prompt=cfg.data.system_prompt,
+                           min_pixels=cfg.model.min_pixels, max_pixels=cfg.model.max_pixels, synced_gpus=synced_gpus)
+    drawn: list[int] = []
+    kept: list[tuple[Rollout, RewardRecord, list[int]]] = []
+    spare: list[tuple[Rollout, RewardRecord, list[int]]] = []
+    rounds = 1 + (cfg.algo.max_sampling_rounds if cfg.algo.dynamic_sampling else 0)
+    kept_count = generated_groups = 0
+    for _round in range(rounds):
+        available = len(sampler) - len(drawn)
+        if available <= 0:
+            break
+        # Every rank draws the same global list (a pure function of step and what was drawn), then takes its share.
+        draw = sampler.sample(step, min(cfg.rollout.prompts_per_step, available), exclude=drawn)
+        drawn += draw
+        if len(draw) < world_size:  # same on every rank: each draws the same list
+            break
+        mine = draw[rank::world_size]
+        with timer("generate"):
+            rollout = generate_rollouts(model, processor, [prompts[i] for i in mine], cfg.rollout, **generate_kwargs)
+        generated_groups += len(mine)
+        with timer("reward"):
+            rewards = rollout_rewards(rollout, cfg, step)
+        if not cfg.algo.dynamic_sampling:
+            kept.append((rollout, rewards, mine))
+            kept_count += len(mine)
+            break
+        informative = informative_groups(rewards.accuracy.view(-1, G)).tolist()
+        good = [i for i, ok in enumerate(informative) if ok][: per_rank - kept_count]
+        bad = [i for i, ok in enumerate(informative) if not ok]
+        kept.append((select_prompts(rollout, good, G), rewards.select(group_rows(good, G)), [mine[i] for i in good]))
+        spare.append((select_prompts(rollout, bad, G), rewards.select(group_rows(bad, G)), [mine[i] for i in bad]))
+        kept_count += len(good)
+        # Every rank runs the same number of rounds: under ZeRO-3 generation is a collective
+        # (synced_gpus), so a rank that stopped early would leave its peers waiting.
+        if all_reduce_max(float(kept_count < per_rank)) == 0.0:
+            break
+    informative_count = kept_count
+    # Too few informative groups after the last round: fill up with uninformative ones (zero advantage).
+    for rollout, rewards, indices in spare:
+        if kept_count >= per_rank:
+            break
+        take = list(range(min(per_rank - kept_count, len(indices))))
+        kept.append((select_prompts(rollout, take, G), rewards.select(group_rows(take, G)), [indices[i] for i in take]))
+        kept_count += len(take)
+    if kept_count < per_rank:
+        raise RuntimeError(f"step {step}: rank {rank} collected {kept_count} prompt groups, needs {per_rank}; "
+                           "the prompt set is smaller than rollout.prompts_per_step")
+    kept = [part for part in kept if part[2]]  # rounds that kept no group add nothing
+    rollout = concat_rollouts([r for r, _, _ in kept], processor.tokenizer.pad_token_id)
+    rewards = RewardRecord.concat([w for _, w, _ in kept])
+    indices = [i for _, _, idx in kept for i in idx]
+    stats = {"sampling/generated_groups": generated_groups, "sampling/informative_fraction": informative_count / per_rank}
+    return rollout, rewards, stats, indices
+
+
+def rollout_policy_forward_needed(cfg: Config) -> bool:
+    """Whether the rollout policy's log-probs need a forward pass of their own before the update.
+
+    With one pass over the batch the weights change only at its end (DeepSpeed steps at the accumulation
+    boundary), so every micro-batch's training forward is the rollout policy's own and its detached
+    log-probs serve as the old ones (and as the reference when it is the rollout policy): a forward over the
+    whole batch saved per step.
+    """
+    return cfg.algo.ppo_epochs > 1
+
+
+@torch.no_grad()
+def rollout_logprobs(model: Any, rollout: Rollout, micro_batch_size: int, temperature: float) -> torch.Tensor:
+    """Token log-probs [N, L] of the rollout's responses under `model` (no gradient)."""
+    chunks = []
+    for start in range(0, rollout.num_rows, micro_batch_size):
+        rows = torch.arange(start, min(start + micro_batch_size, rollout.num_rows))
+        logp, _ = response_logprobs(model, rollout, rows, temperature)
+        chunks.append(logp)
+    return torch.cat(chunks)
+
+
+def response_logprobs(model: Any, rollout: Rollout, rows: torch.Tensor, temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Forward prompt+response of `rows`: (token log-probs [b, L], response logits [b, L, V]).
+
+    Logits are divided by the sampling temperature so ratios compare the same distribution that sampled.
+    """
+    dev = next(model.parameters()).device
+    inputs = {k: (v.to(dev) if v is not None else None) for k, v in rollout.model_inputs(rows).items()}
+    logits = forward_logits(model, **inputs)  # [b, P+L, V]
+    P = rollout.prompt_ids.shape[1]
+    response_logits = logits[:, P - 1 : -1] / max(temperature, 1e-6)  # position t predicts token t+1
+    return token_logprobs(response_logits, rollout.response_ids[rows].to(dev)).cpu(), response_logits
+
+
+def update_policy(engine: Any, rollout: Rollout, old_logprobs: torch.Tensor | None, ref_logprobs: torch.Tensor | None,
+                  advantages: torch.Tensor, cfg: Config, world_size: int, grad_accum: int,
+                  ref_is_rollout_policy: bool = False) -> dict[str, float]:
+    """ppo_epochs passes of micro-batched gradient steps; returns token-weighted mean stats over all ranks.
+
+    old_logprobs None: one on-policy pass, each micro-batch's own detached log-probs are the old ones.
+    ref_is_rollout_policy: the reference is the policy that sampled, so the old log-probs serve as the
+    reference too and ref_logprobs is ignored.
+    """
+    counts = BatchCounts(num_sequences=int(all_reduce_sum(rollout.num_rows)),
+                         num_tokens=int(all_reduce_sum(rollout.response_mask.sum())))
+    totals: dict[str, float] = {}
+    token_total = 0.0
+    loss_total = 0.0
+    grad_norms = []
+    for _epoch in range(cfg.algo.ppo_epochs):
+        for start in range(0, rollout.num_rows, cfg.train.micro_batch_size):
+            rows = torch.arange(start, min(start + cfg.train.micro_batch_size, rollout.num_rows))
+            logp, response_logits = response_logprobs(engine, rollout, rows, cfg.rollout.temperature)
+            mask = rollout.response_mask[rows]
+            old = old_logprobs[rows] if old_logprobs is not None else logp.detach()
+            ref = old if ref_is_rollout_policy else (ref_logprobs[rows] if ref_logprobs is not None else None)
+            batch = PolicyBatch(logprobs=logp, old_logprobs=old, ref_logprobs=ref, advantages=advantages[rows],
+                                response_mask=mask)
+            loss, stats = compute_policy_loss(batch, counts, cfg.algo, cfg.rollout.max_new_tokens)
+            # The loss is this micro-batch's share of the whole step's loss; DeepSpeed divides by
+            # grad_accum and averages over ranks, so scale back up to keep the exact full-batch gradient.
+            engine.backward(loss * world_size * grad_accum)
+            norm = step_with_grad_norm(engine)
+            if norm is not None:
+                grad_norms.append(norm)
+            tokens = float(mask.sum())
+            entropy = token_entropy(response_logits.detach().cpu(), mask)
+            for key, value in {**stats, "entropy": entropy}.items():
+                if key != "loss":
+                    totals[key] = totals.get(key, 0.0) + float(value) * tokens
+            token_total += tokens
+            loss_total += float(stats["loss"])
+    all_tokens = all_reduce_sum(token_total)
+    out = {key: all_reduce_sum(value) / max(all_tokens, 1.0) for key, value in totals.items()}
+    out["loss"] = all_reduce_sum(loss_total) / cfg.algo.ppo_epochs
+    out["grad_norm"] = grad_norms[-1] if grad_norms else 0.0
+    return out
+
+
+def gather_successes(indices: list[int], accuracy: torch.Tensor, group_size: int) -> tuple[list[int], list[float]]:
+    """(prompt indices, mean accuracy of each group) from every rank, so all ranks update the sampler alike."""
+    local = (indices, accuracy.view(-1, group_size).mean(dim=1).tolist())
+    if not (dist.is_initialized() and dist.get_world_size() > 1):
+        return local
+    gathered: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(gathered, local)
+    return [i for g in gathered for i in g[0]], [s for g in gathered for s in g[1]]
+
+
+def mean_over_ranks(value: torch.Tensor) -> float:
+    return all_reduce_sum(value.float().sum()) / max(all_reduce_sum(value.numel()), 1.0)
+
+
+# ---- the recipe ---------------------------------------------------------------
+
+
+def run(cfg: Config, rank: int, world_size: int) -> dict[str, float]:
+    # ---- setup ----
+    validate_for_world(cfg, world_size)
+    run_dir = Path(cfg.train.output_dir)
+    if rank == 0:
+        save_config(cfg, run_dir)
+    seed_everything(cfg.train.seed + rank)
+    prompts = load_prompt_set(cfg.data.train)
+    sampler = PromptSampler([sample_item(p.pid, p.meta, cfg.sampler) for p in prompts], cfg.sampler, cfg.train.seed)
+    model, processor = load_policy(cfg.model, device=device())
+    reference = ReferencePolicy(cfg.algo, model)  # copied before the engine wraps (and may partition) the model
+    rows_per_rank = cfg.rollout.prompts_per_step // world_size * cfg.rollout.group_size
+    grad_accum = rows_per_rank // cfg.train.micro_batch_size
+    engine = build_engine(model, cfg.optim, cfg.train, micro_batch_size=cfg.train.micro_batch_size,
+                          grad_accum=grad_accum, world_size=world_size)
+    synced_gpus = zero_stage(engine) == 3 and world_size > 1
+    start_step = 0
+    resumed = load_checkpoint(engine, run_dir) if cfg.train.resume else None
+    if resumed is not None:
+        start_step, recipe_state = resumed
+        sampler.load_state_dict(recipe_state["sampler"])
+        reference.resumed(engine.module)
+        log.info("resumed from step %d", start_step)
+    old_logprobs_pass = rollout_policy_forward_needed(cfg)  # else the update's own forward serves
+    validation = load_validation_set(cfg.data.eval, cfg.eval.num_problems) if cfg.data.eval else []
+    logger = MetricsLogger(run_dir, cfg.train, rank=rank, config=cfg, resume_step=start_step)
+    bar = tqdm(total=cfg.train.max_steps, initial=start_step, desc=f"rl/{cfg.algo.name}", disable=rank != 0)
+    G = cfg.rollout.group_size
+
+    # ---- train ----
+    metrics: dict[str, float] = {}
+    for step in range(start_step + 1, cfg.train.max_steps + 1):
+        timer = StageTimer()
+        reference.begin_step(step, engine.module, reset_optimizer=lambda: reset_optimizer_state(engine))
+        rollout, rewards, sampling_stats, indices = collect_rollout(engine.module, processor, prompts, sampler, cfg, step,
+                                                                    rank, world_size, synced_gpus, timer)
+        advantages = compute_advantages(rewards.overall.view(-1, G), cfg.algo).reshape(-1)  # [B, G] -> [N]
+        with timer("logprobs"):
+            old_logprobs = (rollout_logprobs(engine.module, rollout, cfg.train.micro_batch_size, cfg.rollout.temperature)
+                            if old_logprobs_pass else None)
+            ref_logprobs = (rollout_logprobs(reference.model, rollout, cfg.train.micro_batch_size, cfg.rollout.temperature)
+                            if reference.model is not None else None)
+        with timer("update"):
+            update_stats = update_policy(engine, rollout, old_logprobs, ref_logprobs, advantages, cfg, world_size,
+                                         grad_accum, ref_is_rollout_policy=reference.is_rollout_policy)
+        sampler.update(*gather_successes(indices, rewards.accuracy, G))
+        lengths = rollout.response_lengths()
+        generated_tokens = all_reduce_sum(lengths.sum())
+        metrics = {
+            "reward/mean": mean_over_ranks(rewards.overall),
+            **{f"reward/{name}": mean_over_ranks(value) for name, value in rewards.terms.items()},
+            "response_length/mean": mean_over_ranks(lengths),
+            "response_length/max": all_reduce_max(lengths.max()),
+            "response/truncated_fraction": mean_over_ranks(rollout.truncated),
+            "response/repetitive_fraction": mean_over_ranks(rollout.repetitive),
+            "advantage/zero_fraction": mean_over_ranks(advantages == 0),
+            **update_stats,
+            "lr": engine.get_lr()[0],
+            **timer.times,
+            "tokens_per_s": generated_tokens / max(all_reduce_sum(timer.times["time/generate"]) / world_size, 1e-9),
+            **sampling_stats,
+            **{f"sampler/{k}": v for k, v in sampler.stats().items()},
+        }
+        if validation and ((cfg.train.eval_every and step % cfg.train.eval_every == 0) or step == cfg.train.max_steps):
+            metrics.update(run_validation(engine.module, processor, validation, cfg.eval, cfg.reward,
+                                          template=cfg.data.prompt_template, system_prompt=cfg.data.system_prompt,
+                                          rank=rank, world_size=world_size, synced_gpus=synced_gpus))
+        if step == cfg.train.max_steps:  # a collective: every rank must hold the same weights
+            metrics["ranks/weight_max_diff"] = ranks_weight_difference(engine.module)
+        logger.log(step, metrics)
+        bar.update(1)
+        bar.set_postfix(acc=f"{metrics['reward/accuracy']:.2f}", len=f"{metrics['response_length/mean']:.0f}")
+        if step == cfg.train.max_steps or (cfg.train.save_every and step % cfg.train.save_every == 0):
+            save_checkpoint(engine, run_dir, step, {"sampler": sampler.state_dict()}, cfg.train.keep_checkpoints)
+            export_hf(engine, processor, run_dir, step)
+    bar.close()
+
+    # ---- cleanup ----
+    logger.close()
+    return metrics
