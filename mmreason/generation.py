@@ -46,8 +46,10 @@ class Engine(Protocol):
     needs_images: bool  # True: `generate` reads Prompts.images (the engine runs its own image processor)
 
     def generate(self, model: Any, processor: Any, prompts: Prompts, *, num_samples: int = 1, temperature: float = 1.0,
-                 top_p: float = 1.0, max_new_tokens: int = 256, synced_gpus: bool = False) -> Generation:
-        """`num_samples` responses per prompt, a prompt's samples adjacent (greedy when temperature == 0)."""
+                 top_p: float = 1.0, max_new_tokens: int = 256, synced_gpus: bool = False,
+                 min_new_tokens: int = 0) -> Generation:
+        """`num_samples` responses per prompt, a prompt's samples adjacent (greedy when temperature == 0);
+        no EOS before `min_new_tokens` (benchmarks force lengths with it)."""
 
     def sync_weights(self, model: Any) -> None:
         """Make the engine sample from `model`'s current weights (a no-op for engines that use the live model)."""
@@ -102,8 +104,9 @@ def generate(
     top_p: float = 1.0,
     max_new_tokens: int = 256,
     synced_gpus: bool = False,
+    min_new_tokens: int = 0,
 ) -> Generation:
-    """Sample `num_samples` responses per prompt (greedy when temperature == 0)."""
+    """Sample `num_samples` responses per prompt (greedy when temperature == 0); EOS is barred before `min_new_tokens`."""
     device = next(model.parameters()).device
     inputs = {"input_ids": batch.input_ids.to(device), "attention_mask": batch.attention_mask.to(device)}
     inputs.update({k: v.to(device) for k, v in batch.vision_inputs().items()})
@@ -119,6 +122,7 @@ def generate(
         top_p=top_p if sampling else None,
         top_k=None,
         max_new_tokens=max_new_tokens,
+        min_new_tokens=min_new_tokens or None,
         num_return_sequences=num_samples,
         eos_token_id=eos_ids,
         pad_token_id=pad_id,

@@ -154,7 +154,8 @@ class VLLMEngine:
 
     @torch.no_grad()
     def generate(self, model: Any, processor: Any, prompts: Prompts, *, num_samples: int = 1, temperature: float = 1.0,
-                 top_p: float = 1.0, max_new_tokens: int = 256, synced_gpus: bool = False) -> Generation:
+                 top_p: float = 1.0, max_new_tokens: int = 256, synced_gpus: bool = False,
+                 min_new_tokens: int = 0) -> Generation:
         """As hf's `generate` (same contract); `model` is not read: the engine samples from its synced copy."""
         from vllm import SamplingParams
 
@@ -167,6 +168,7 @@ class VLLMEngine:
             top_p=1.0 if greedy else top_p,
             top_k=0,
             max_tokens=max_new_tokens,
+            min_tokens=min_new_tokens,
             stop_token_ids=list(self.eos_ids),
             allowed_token_ids=self.allowed_token_ids,
             logprobs=0,  # the sampled token's own log-prob

@@ -52,6 +52,7 @@ from mmreason.rl.losses import BatchCounts, PolicyBatch, compute_policy_loss, to
 from mmreason.rl.reference import ReferencePolicy
 from mmreason.rl.rollout import Rollout, concat_rollouts, generate_rollouts, select_prompts
 from mmreason.rl.sampler import PromptSampler, sample_item
+from mmreason.engines import build_engine as build_rollout_engine, logprob_abs_diff
 
 log = logging.getLogger(__name__)
 
@@ -89,8 +90,8 @@ def group_rows(groups: list[int], group_size: int) -> torch.Tensor:
 
 
 def collect_rollout(model: Any, processor: Any, prompts: list[Problem], sampler: PromptSampler, cfg: Config, step: int,
-                    rank: int, world_size: int, synced_gpus: bool, timer: StageTimer | None = None
-                    ) -> tuple[Rollout, RewardRecord, dict[str, float], list[int]]:
+                    rank: int, world_size: int, synced_gpus: bool, timer: StageTimer | None = None,
+                    rollout_engine: Any = None) -> tuple[Rollout, RewardRecord, dict[str, float], list[int]]:
     """This rank's B prompt groups; with DAPO dynamic sampling, only groups whose accuracies differ.
 
     Returns the rollout, its rewards (each response scored once, in the round that generated it), sampling
@@ -100,7 +101,8 @@ def collect_rollout(model: Any, processor: Any, prompts: list[Problem], sampler:
     per_rank = cfg.rollout.prompts_per_step // world_size
     G = cfg.rollout.group_size
     generate_kwargs = dict(template=cfg.data.prompt_template, system_prompt=cfg.data.system_prompt,
-                           min_pixels=cfg.model.min_pixels, max_pixels=cfg.model.max_pixels, synced_gpus=synced_gpus)
+                           min_pixels=cfg.model.min_pixels, max_pixels=cfg.model.max_pixels, synced_gpus=synced_gpus,
+                           engine=rollout_engine)
     drawn: list[int] = []
     kept: list[tuple[Rollout, RewardRecord, list[int]]] = []
     spare: list[tuple[Rollout, RewardRecord, list[int]]] = []
@@ -274,7 +276,11 @@ def run(cfg: Config, rank: int, world_size: int) -> dict[str, float]:
         sampler.load_state_dict(recipe_state["sampler"])
         reference.resumed(engine.module)
         log.info("resumed from step %d", start_step)
-    old_logprobs_pass = rollout_policy_forward_needed(cfg)  # else the update's own forward serves
+    # The sampler (hf or vllm, cfg.rollout.engine) holds the current weights from here on: synced after every update.
+    rollout_engine = build_rollout_engine(cfg.rollout, model_path=cfg.model.path, processor=processor,
+                                          model=engine.module, seed=cfg.train.seed + rank)
+    # else the update's own forward serves; an engine with its own weights gets the pass for rollout/logprob_diff
+    old_logprobs_pass = rollout_policy_forward_needed(cfg) or cfg.rollout.engine != "hf"
     validation = load_validation_set(cfg.data.eval, cfg.eval.num_problems) if cfg.data.eval else []
     logger = MetricsLogger(run_dir, cfg.train, rank=rank, config=cfg, resume_step=start_step)
     bar = tqdm(total=cfg.train.max_steps, initial=start_step, desc=f"rl/{cfg.algo.name}", disable=rank != 0)
@@ -286,7 +292,8 @@ def run(cfg: Config, rank: int, world_size: int) -> dict[str, float]:
         timer = StageTimer()
         reference.begin_step(step, engine.module, reset_optimizer=lambda: reset_optimizer_state(engine))
         rollout, rewards, sampling_stats, indices = collect_rollout(engine.module, processor, prompts, sampler, cfg, step,
-                                                                    rank, world_size, synced_gpus, timer)
+                                                                    rank, world_size, synced_gpus, timer, rollout_engine)
+        rollout_engine.sleep()  # GPU: the engine frees its KV cache and weights while the trainer works
         advantages = compute_advantages(rewards.overall.view(-1, G), cfg.algo).reshape(-1)  # [B, G] -> [N]
         with timer("logprobs"):
             old_logprobs = (rollout_logprobs(engine.module, rollout, cfg.train.micro_batch_size, cfg.rollout.temperature)
@@ -296,6 +303,9 @@ def run(cfg: Config, rank: int, world_size: int) -> dict[str, float]:
         with timer("update"):
             update_stats = update_policy(engine, rollout, old_logprobs, ref_logprobs, advantages, cfg, world_size,
                                          grad_accum, ref_is_rollout_policy=reference.is_rollout_policy)
+        with timer("weight_sync"):
+            rollout_engine.wake()
+            rollout_engine.sync_weights(engine.module)
         sampler.update(*gather_successes(indices, rewards.accuracy, G))
         lengths = rollout.response_lengths()
         generated_tokens = all_reduce_sum(lengths.sum())
@@ -314,6 +324,9 @@ def run(cfg: Config, rank: int, world_size: int) -> dict[str, float]:
             **sampling_stats,
             **{f"sampler/{k}": v for k, v in sampler.stats().items()},
         }
+        if rollout.engine_logprobs is not None and old_logprobs is not None:  # sampler vs trainer agreement
+            metrics["rollout/logprob_diff"] = mean_over_ranks(
+                logprob_abs_diff(rollout.engine_logprobs, old_logprobs, rollout.response_mask))
         if validation and ((cfg.train.eval_every and step % cfg.train.eval_every == 0) or step == cfg.train.max_steps):
             metrics.update(run_validation(engine.module, processor, validation, cfg.eval, cfg.reward,
                                           template=cfg.data.prompt_template, system_prompt=cfg.data.system_prompt,
@@ -329,5 +342,6 @@ def run(cfg: Config, rank: int, world_size: int) -> dict[str, float]:
     bar.close()
 
     # ---- cleanup ----
+    rollout_engine.close()
     logger.close()
     return metrics

@@ -1,9 +1,11 @@
 """Rollouts: G sampled responses per prompt, as one typed record.
 
-Generation itself is `mmreason.generation.generate` (the one place a faster
-engine would plug in). This module turns its output into what the update
-needs: responses cut at degenerate repetition, decoded texts, each row's
-images, and (filled later by the loop) old and reference log-probs.
+Generation itself goes through an engine (`mmreason.engines`: hf or vllm,
+behind `mmreason.generation.Engine`). This module turns its output into what
+the update needs: responses cut at degenerate repetition, decoded texts, each
+row's images, the engine's own log-probs when it has them (for the
+`rollout/logprob_diff` check), and (filled later by the loop) old and
+reference log-probs.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import torch
 
 from mmreason.config import RolloutConfig
 from mmreason.data.batching import encode_prompts
-from mmreason.generation import decode_responses, eos_token_ids, generate
+from mmreason.generation import Engine, decode_responses, encode, eos_token_ids, generate
 from mmreason.problem import Problem
 from mmreason.rl.repetition import find_degenerate_repetition
 
@@ -31,6 +33,7 @@ class Rollout(NamedTuple):
     problems: list[Problem]  # the prompts, in order
     pixel_values: list[torch.Tensor | None]  # per prompt: [patches_i, D] or None for text-only
     image_grid_thw: list[torch.Tensor | None]  # per prompt: [images_i, 3] or None
+    engine_logprobs: torch.Tensor | None = None  # [N, L] the engine's log-prob of each sampled token; None (hf) = not kept
 
     @property
     def num_rows(self) -> int:
@@ -102,18 +105,29 @@ def _pad_right(t: torch.Tensor, width: int, value: int) -> torch.Tensor:
 
 def generate_rollouts(model: Any, processor: Any, problems: Sequence[Problem], cfg: RolloutConfig, *, template: str,
                       system_prompt: str | None = None, min_pixels: int | None = None, max_pixels: int | None = None,
-                      synced_gpus: bool = False) -> Rollout:
-    """cfg.group_size samples for each of `problems`, generated cfg.generation_batch_size rows at a time."""
+                      synced_gpus: bool = False, engine: Engine | None = None) -> Rollout:
+    """cfg.group_size samples for each of `problems`, generated cfg.generation_batch_size rows at a time.
+
+    `engine` None samples with transformers' `generate` on `model`; another engine (mmreason.engines.build_engine)
+    must already hold `model`'s weights (`engine.sync_weights(model)` after every update).
+    """
     pad_id = processor.tokenizer.pad_token_id
     eos = eos_token_ids(model, processor)
     prompts_per_call = max(1, cfg.generation_batch_size // cfg.group_size)
     parts = []
     for start in range(0, len(problems), prompts_per_call):
         chunk = list(problems[start : start + prompts_per_call])
-        batch = encode_prompts(processor, chunk, template, system_prompt=system_prompt, min_pixels=min_pixels,
-                               max_pixels=max_pixels)
-        out = generate(model, processor, batch, num_samples=cfg.group_size, temperature=cfg.temperature,
-                       top_p=cfg.top_p, max_new_tokens=cfg.max_new_tokens, synced_gpus=synced_gpus)
+        if engine is None:
+            batch = encode_prompts(processor, chunk, template, system_prompt=system_prompt, min_pixels=min_pixels,
+                                   max_pixels=max_pixels)
+            out = generate(model, processor, batch, num_samples=cfg.group_size, temperature=cfg.temperature,
+                           top_p=cfg.top_p, max_new_tokens=cfg.max_new_tokens, synced_gpus=synced_gpus)
+        else:
+            prompts = encode(processor, chunk, template, system_prompt=system_prompt, min_pixels=min_pixels,
+                             max_pixels=max_pixels, with_images=engine.needs_images)
+            batch = prompts.batch
+            out = engine.generate(model, processor, prompts, num_samples=cfg.group_size, temperature=cfg.temperature,
+                                  top_p=cfg.top_p, max_new_tokens=cfg.max_new_tokens, synced_gpus=synced_gpus)
         response_ids, response_mask, repetitive = cut_repetition(out.response_ids, out.response_mask, cfg, pad_id)
         pixels, grids = split_vision_per_prompt(chunk, batch.pixel_values, batch.image_grid_thw)
         parts.append(Rollout(
@@ -123,6 +137,7 @@ def generate_rollouts(model: Any, processor: Any, problems: Sequence[Problem], c
             texts=decode_responses(processor, response_ids, response_mask, eos),
             prompt_index=torch.arange(len(chunk)).repeat_interleave(cfg.group_size),
             problems=chunk, pixel_values=pixels, image_grid_thw=grids,
+            engine_logprobs=None if out.logprobs is None else out.logprobs * response_mask,
         ))
     return concat_rollouts(parts, pad_id)
 
@@ -138,6 +153,7 @@ def select_prompts(rollout: Rollout, keep: Sequence[int], group_size: int) -> Ro
         prompt_index=torch.arange(len(keep)).repeat_interleave(group_size),
         problems=[rollout.problems[i] for i in keep],
         pixel_values=[rollout.pixel_values[i] for i in keep], image_grid_thw=[rollout.image_grid_thw[i] for i in keep],
+        engine_logprobs=None if rollout.engine_logprobs is None else rollout.engine_logprobs[rows],
     )
 
 
@@ -161,4 +177,6 @@ def concat_rollouts(parts: Sequence[Rollout], pad_id: int) -> Rollout:
         problems=[q for p in parts for q in p.problems],
         pixel_values=[x for p in parts for x in p.pixel_values],
         image_grid_thw=[x for p in parts for x in p.image_grid_thw],
+        engine_logprobs=(torch.cat([_pad_right(p.engine_logprobs, response_width, 0) for p in parts])
+                         if all(p.engine_logprobs is not None for p in parts) else None),
     )
