@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> None:
     except ConfigError as err:  # a malformed config fails before any work starts
         raise SystemExit(f"error: {err}") from None
 
-    from mmreason.engine import init_distributed
+    from mmreason.distributed import init_distributed
 
     rank, world_size = init_distributed()
     try:

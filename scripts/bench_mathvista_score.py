@@ -17,7 +17,8 @@ import random
 import time
 
 from mmreason.config import RewardConfig
-from mmreason.eval.mathvista import Prediction, problem_from_mathvista, score_predictions
+from mmreason.eval.load import problem_from_mathvista
+from mmreason.eval.scoring import Prediction, score_predictions
 from mmreason.rewards import score_all
 
 

@@ -15,7 +15,7 @@ Evaluation sets are read from:
   `decoded_image.path` / `image` a path relative to the jsonl file),
 - our shard directories (or a directory holding parquet/jsonl files).
 Only question, answer and image are read, one record at a time (each image is
-hashed and dropped), so any set with those fields works; `mmreason.eval.mathvista.
+hashed and dropped), so any set with those fields works; `mmreason.eval.load.
 load_mathvista` wants the full scoring schema and returns every image at once.
 """
 

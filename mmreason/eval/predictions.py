@@ -9,10 +9,10 @@ A predictions file holds one JSON object per line, in any of three shapes
 
 "extraction" may stand in for "response" (used as is, as in MathVista's own
 pipeline). "num_tokens" is optional: the response length in generated tokens,
-end-of-turn token included, as `python -m mmreason.eval.mathvista run` writes
+end-of-turn token included, as `python -m mmreason.eval.cli run` writes
 it; when every line has it the report carries the mean as `response_length`.
 
-Scoring with one sample per problem is exactly `mathvista.score_predictions`.
+Scoring with one sample per problem is exactly `scoring.score_predictions`.
 With K samples each (problem, sample) pair is one trial: `overall` counts
 correct trials out of N*K, so its accuracy is pass@1 averaged over the K
 samples (the same number as the mean of the per-sample accuracies, or of the
@@ -23,21 +23,16 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
-from mmreason.eval.mathvista import (
-    MathVistaError,
-    Prediction,
-    build_report,
-    format_report,
-    safe_equal,
-    score_predictions,
-    write_report,
-)
-from mmreason.problem import Problem
+from mmreason.eval.load import MathVistaError
+from mmreason.eval.report import build_report, format_report, write_report
+from mmreason.eval.scoring import Prediction, safe_equal, score_predictions
 from mmreason.jsonl import iter_json_objects
+from mmreason.problem import Problem
 
 
 @dataclass(frozen=True)
@@ -113,6 +108,26 @@ def read_predictions(path: str | Path) -> list[SampledPrediction]:
             num_tokens=_token_count(record.get("num_tokens"), where),
         ))
     return lines
+
+
+def load_predictions(path: str | Path) -> list[Prediction]:
+    """One response per pid, from jsonl: one {"pid", "response"} (or {"pid", "extraction"}) object per line
+    (the first shape of the module docstring only; `read_predictions` reads every shape)."""
+    path = Path(path)
+    if not path.is_file():
+        raise MathVistaError(f"predictions file {str(path)!r} does not exist")
+    predictions = []
+    for record, _, where in iter_json_objects(path, MathVistaError):
+        if "pid" not in record:
+            raise MathVistaError(f"{where}: field 'pid' missing")
+        response, extraction = record.get("response"), record.get("extraction")
+        if response is None and extraction is None:
+            raise MathVistaError(f"{where}: needs a 'response' or an 'extraction' field")
+        for key, value in (("response", response), ("extraction", extraction)):
+            if value is not None and not isinstance(value, str):
+                raise MathVistaError(f"{where}: field {key!r}: expected a string, got {type(value).__name__}")
+        predictions.append(Prediction(pid=str(record["pid"]), response=response, extraction=extraction))
+    return predictions
 
 
 def prediction_record(line: SampledPrediction, with_sample: bool) -> dict[str, Any]:
@@ -202,7 +217,7 @@ def score_sampled(
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Score one or several samples per problem: (one row per problem, the report).
 
-    The report is `mathvista.score_predictions`'s, plus `samples` (K),
+    The report is `scoring.score_predictions`'s, plus `samples` (K),
     `per_sample_accuracy` (K numbers), `pass_at_k` (the fraction of problems
     with at least one correct sample), `majority_at_k` (the fraction whose
     majority-vote answer is right: self-consistency, what sharpening the
@@ -239,7 +254,7 @@ def score_sampled(
 
 
 def format_scores(report: dict[str, Any]) -> str:
-    """`mathvista.format_report` plus a summary of samples, pass@k and response length."""
+    """`report.format_report` plus a summary of samples, pass@k and response length."""
     k = report.get("samples", 1)
     length = report.get("response_length")
     lines = [

@@ -1,6 +1,6 @@
-"""Generate answers to MathVista with a checkpoint, then score them: the `run` subcommand.
+"""Generate answers to MathVista with a checkpoint, then score them: the `run` subcommand of mmreason/eval/cli.py.
 
-    python -m mmreason.eval.mathvista run --model CKPT --data testmini.parquet --out results/
+    python -m mmreason.eval.cli run --model CKPT --data testmini.parquet --out results/
     deepspeed --num_gpus 8 scripts/eval_mathvista.py run --model CKPT --data testmini.parquet --out results/
 
 Steps: load the problems with their images (MathVista parquet / jsonl or our
@@ -26,24 +26,24 @@ the mean response length in tokens).
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
-from mmreason.eval.mathvista import MathVistaError, Prediction, load_mathvista
+from mmreason.eval.load import MathVistaError, load_mathvista
 from mmreason.eval.predictions import (
     SampledPrediction,
-    format_scores,
     mean_response_length,
     read_predictions,
     score_file,
     write_predictions,
 )
+from mmreason.eval.scoring import Prediction
 from mmreason.problem import Problem
 
 DEFAULT_TEMPLATE = "mathvista_query"
@@ -177,7 +177,7 @@ def merge_rank_files(out_dir: Path, problems: Sequence[Problem], world_size: int
 def distributed_context() -> tuple[int, int]:
     """(rank, world_size): the process group is started only when a launcher set RANK and WORLD_SIZE."""
     if "RANK" in os.environ and "WORLD_SIZE" in os.environ:
-        from mmreason.engine import init_distributed
+        from mmreason.distributed import init_distributed
 
         return init_distributed()
     return 0, 1
@@ -188,7 +188,7 @@ def _start_barrier(out_dir: Path, rank: int, world_size: int) -> None:
     for path in (rank_file(out_dir, rank), rank_file(out_dir, rank).with_suffix(".jsonl.partial")):
         path.unlink(missing_ok=True)
     if world_size > 1:
-        from mmreason.engine import barrier
+        from mmreason.distributed import barrier
 
         barrier()  # everyone is at the same point here (before loading the model), so no long wait
 
@@ -217,7 +217,7 @@ def _check_template(settings: RunSettings, problems: Sequence[Problem]) -> None:
 
 def _load_model(settings: RunSettings) -> tuple[Any, Any]:
     from mmreason.config import ModelConfig
-    from mmreason.engine import device
+    from mmreason.distributed import device
     from mmreason.models import CheckpointError, load_policy
 
     cfg = ModelConfig(path=settings.model, dtype=settings.dtype, min_pixels=settings.min_pixels,
@@ -265,61 +265,3 @@ def run_evaluation(settings: RunSettings, out_dir: str | Path) -> dict[str, Any]
     }
     (out / "generation.json").write_text(json.dumps(generation, indent=2) + "\n", encoding="utf-8")
     return report
-
-
-# ---------------------------------------------------------------- command line
-
-
-def settings_from_args(args: argparse.Namespace) -> RunSettings:
-    """RunSettings from the command line; counts must be positive, the temperature follows `resolve_temperature`."""
-    for flag, value in (("--limit", args.limit), ("--batch-size", args.batch_size),
-                        ("--max-new-tokens", args.max_new_tokens)):
-        if value is not None and value < 1:
-            raise RunError(f"{flag} must be at least 1, got {value}")
-    if not 0 < args.top_p <= 1:
-        raise RunError(f"--top-p must be in (0, 1], got {args.top_p}")
-    return RunSettings(
-        model=args.model, data=args.data, template=args.template, system_prompt=args.system_prompt,
-        samples=args.samples, temperature=resolve_temperature(args.samples, args.temperature), top_p=args.top_p,
-        max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, limit=args.limit, seed=args.seed,
-        dtype=args.dtype, min_pixels=args.min_pixels, max_pixels=args.max_pixels,
-    )
-
-
-def _run_command(args: argparse.Namespace) -> int:
-    out = Path(args.out)
-    report = run_evaluation(settings_from_args(args), out)
-    if report is not None:
-        print(format_scores(report), end="")
-        print(f"wrote {out / 'predictions.jsonl'}, {out / 'scores.json'}, {out / 'scores.md'}, "
-              f"{out / 'per_problem.jsonl'}, {out / 'generation.json'}")
-    return 0
-
-
-def add_run_parser(commands: Any) -> argparse.ArgumentParser:
-    """Register `run` on the subparsers of `mathvista.build_parser`."""
-    run = commands.add_parser("run", help="generate answers with a checkpoint, then score them",
-                              description=__doc__.splitlines()[0])
-    run.add_argument("--model", required=True, help="checkpoint directory or hub id (image-text-to-text)")
-    run.add_argument("--data", required=True, help=".parquet / .jsonl in the HF AI4Math/MathVista schema, or shards")
-    run.add_argument("--out", required=True, help="directory for predictions.jsonl, scores.*, per_problem.jsonl, "
-                                                  "generation.json")
-    run.add_argument("--limit", type=int, default=None, help="only the first N problems")
-    run.add_argument("--samples", type=int, default=1, help="responses per problem (accuracy = pass@1 averaged)")
-    run.add_argument("--temperature", type=float, default=None,
-                     help=f"sampling temperature (default: 0, greedy, for one sample; "
-                          f"{DEFAULT_SAMPLING_TEMPERATURE} for several)")
-    run.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling threshold")
-    run.add_argument("--max-new-tokens", type=int, default=RunSettings.max_new_tokens, help="longest response")
-    run.add_argument("--batch-size", type=int, default=RunSettings.batch_size, help="prompts per generate call")
-    run.add_argument("--template", default=DEFAULT_TEMPLATE,
-                     help="prompt template: a name under configs/prompts/ (r1_boxed, ...) or a .jinja path "
-                          "(default: MathVista's own query)")
-    run.add_argument("--system-prompt", default=None, help="system message before the user turn")
-    run.add_argument("--seed", type=int, default=0, help="sampling seed (rank r uses seed + r)")
-    run.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"])
-    run.add_argument("--min-pixels", type=int, default=None, help="processor min_pixels override")
-    run.add_argument("--max-pixels", type=int, default=None, help="processor max_pixels override")
-    run.set_defaults(func=_run_command)
-    return run
-

@@ -24,8 +24,9 @@ from tqdm.auto import tqdm
 from mmreason.config import Config, save_config, validate_for_world
 from mmreason.data.batching import SFTBatch, collate_sft, encode_sft
 from mmreason.data.shards import SkipCounter, stream_problems
+from mmreason.distributed import all_reduce_sum, device
 from mmreason.engine import (
-    all_reduce_sum, build_engine, device, ranks_weight_difference, export_hf, load_checkpoint, save_checkpoint, seed_everything, step_with_grad_norm,
+    build_engine, ranks_weight_difference, export_hf, load_checkpoint, save_checkpoint, seed_everything, step_with_grad_norm,
 )
 from mmreason.eval.validation import load_validation_set, run_validation
 from mmreason.logprobs import forward_logits, shifted_cross_entropy_sum

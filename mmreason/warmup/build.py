@@ -171,7 +171,7 @@ def join_ranks(timeout_minutes: int) -> Ranks:
         return Ranks()
     import torch.distributed as dist
 
-    from mmreason.engine import init_distributed
+    from mmreason.distributed import init_distributed
 
     rank, world_size = init_distributed()
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))

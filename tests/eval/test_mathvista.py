@@ -12,16 +12,15 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from mmreason.eval.mathvista import (
-    MathVistaError,
+from mmreason.eval.load import MathVistaError, load_mathvista
+from mmreason.eval.predictions import load_predictions
+from mmreason.eval.report import write_report
+from mmreason.eval.scoring import (
     Prediction,
     edit_distance,
     extract_mathvista,
-    load_mathvista,
-    load_predictions,
     normalize_mathvista,
     score_predictions,
-    write_report,
 )
 from mmreason.problem import Problem
 
@@ -114,7 +113,9 @@ def test_parquet_loads_every_type_with_precision_and_nones(parquet_path):
 
 def test_jsonl_loads_the_same_problems(parquet_path, jsonl_path):
     from_parquet, from_jsonl = load_mathvista(parquet_path), load_mathvista(jsonl_path)
-    fields = lambda p: (p.pid, p.question, p.answer, p.answer_type, p.question_type, p.choices, p.precision, p.unit, p.meta)
+    def fields(p):
+        return (p.pid, p.question, p.answer, p.answer_type, p.question_type, p.choices, p.precision, p.unit, p.meta)
+
     assert [fields(p) for p in from_jsonl] == [fields(p) for p in from_parquet]
 
 
@@ -314,7 +315,7 @@ def test_cli_end_to_end(parquet_path, tmp_path, repo_root):
     predictions = tmp_path / "preds.jsonl"
     predictions.write_text("".join(json.dumps({"pid": pid, "response": text}) + "\n" for pid, text in RESPONSES.items()))
     out = tmp_path / "scores"
-    command = [sys.executable, "-m", "mmreason.eval.mathvista", "score",
+    command = [sys.executable, "-m", "mmreason.eval.cli", "score",
                "--data", str(parquet_path), "--predictions", str(predictions), "--out", str(out)]
     done = subprocess.run(command, capture_output=True, text=True, cwd=repo_root)
     assert done.returncode == 0, done.stderr
@@ -330,7 +331,7 @@ def test_cli_end_to_end(parquet_path, tmp_path, repo_root):
 
 
 def test_cli_error_names_the_unknown_pid(parquet_path, tmp_path, capsys):
-    from mmreason.eval.mathvista import main
+    from mmreason.eval.cli import main
 
     predictions = tmp_path / "preds.jsonl"
     predictions.write_text(json.dumps({"pid": "404", "response": "1"}) + "\n")

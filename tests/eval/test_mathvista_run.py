@@ -1,4 +1,4 @@
-"""`python -m mmreason.eval.mathvista run` with the tiny checkpoint on MathVista-schema files with real images.
+"""`python -m mmreason.eval.cli run` with the tiny checkpoint on MathVista-schema files with real images.
 
 The tiny model has random weights, so its answers are wrong; the tests check
 the structure of what `run` writes, that `score` re-scores it identically, and
@@ -19,8 +19,8 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
-from mmreason.engine import free_port
-from mmreason.eval.mathvista import main
+from mmreason.distributed import free_port
+from mmreason.eval.cli import main
 
 MAX_NEW_TOKENS = 8
 
@@ -132,7 +132,7 @@ def test_greedy_run_writes_every_output(greedy_run, capsys):
 
 def test_score_subcommand_reproduces_run_scores(greedy_run, data_dir, tmp_path):
     out = tmp_path / "rescored"
-    command = [sys.executable, "-m", "mmreason.eval.mathvista", "score", "--data", str(data_dir / "testmini.jsonl"),
+    command = [sys.executable, "-m", "mmreason.eval.cli", "score", "--data", str(data_dir / "testmini.jsonl"),
                "--predictions", str(greedy_run / "predictions.jsonl"), "--out", str(out)]
     done = subprocess.run(command, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from mmreason.eval.mathvista import MathVistaError, Prediction, score_predictions
+from mmreason.eval.load import MathVistaError
 from mmreason.eval.predictions import (
     SampledPrediction,
     format_scores,
@@ -14,6 +14,7 @@ from mmreason.eval.predictions import (
     score_sampled,
     write_predictions,
 )
+from mmreason.eval.scoring import Prediction, score_predictions
 from mmreason.problem import Problem
 
 PROBLEMS = [
