@@ -33,10 +33,9 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from mmreason.config import ANSWER_SOURCES
+from mmreason.rewards.think import THINK_CLOSE, THINK_OPEN, split_think  # noqa: F401  (split_think: part of this module's API)
 
 BOX_COMMANDS = ("\\boxed", "\\fbox")
-THINK_OPEN = "<think>"
-THINK_CLOSE = "</think>"
 
 _BOX_START = re.compile(r"\\(?:boxed|fbox)\s*\{")
 _ANSWER_TAG = re.compile(r"<answer>(.*?)</answer>", re.DOTALL | re.IGNORECASE)
@@ -112,21 +111,6 @@ def matching_brace(text: str, open_index: int) -> int | None:
                 return i
         i += 1
     return None
-
-
-def split_think(response: str) -> tuple[str | None, str | None]:
-    """(reasoning text, text after the reasoning) of a response.
-
-    No think tags at all: (None, response). ``</think>`` present: the text
-    before and after the last one. ``<think>`` without ``</think>``: the
-    response was cut off mid-thought, so there is no final part: (rest, None).
-    """
-    if THINK_CLOSE in response:
-        head, _, tail = response.rpartition(THINK_CLOSE)
-        return head, tail
-    if THINK_OPEN in response:
-        return response, None
-    return None, response
 
 
 def _same(a: str, b: str) -> bool:

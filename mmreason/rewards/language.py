@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from mmreason.rewards.extract import split_think
+from mmreason.rewards.think import split_think
 
 # Per script: a regular expression matching one counted unit.
 SCRIPTS: dict[str, str] = {

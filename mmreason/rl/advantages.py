@@ -32,13 +32,15 @@ Choices made here:
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import torch
 from torch import Tensor
 
-from mmreason.config import AlgoConfig
 from mmreason.rl.presets import lookup, resolve_algo
+
+if TYPE_CHECKING:
+    from mmreason.config import AlgoConfig
 
 STD_EPS = 1e-6
 """Added to the group std before dividing, so a near-constant group cannot blow up."""

@@ -41,13 +41,15 @@ micro-batches and ranks gives the full-batch loss.
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple, Optional
+from typing import TYPE_CHECKING, Callable, NamedTuple, Optional
 
 import torch
 from torch import Tensor
 
-from mmreason.config import AlgoConfig
 from mmreason.rl.presets import lookup, resolve_algo
+
+if TYPE_CHECKING:
+    from mmreason.config import AlgoConfig
 
 MAX_LOG_RATIO = 20.0
 """Log-ratios are clamped to +-20 before exp: e^20 is already far past any clip range,
@@ -213,7 +215,7 @@ class LossTerms(NamedTuple):
     stats: dict[str, Tensor]
 
 
-LossFn = Callable[[PolicyBatch, AlgoConfig], LossTerms]
+LossFn = Callable[[PolicyBatch, "AlgoConfig"], LossTerms]
 
 
 def ppo_clip_loss(batch: PolicyBatch, cfg: AlgoConfig) -> LossTerms:
