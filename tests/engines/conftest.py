@@ -1,6 +1,5 @@
 """Fixtures for the engine tests (run in the vLLM virtualenv: `pytest -m vllm tests/engines`)."""
 
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -30,17 +29,6 @@ def engine_problems() -> dict[str, list[Problem]]:
                       Problem(pid="t1", question="Name a prime number larger than 10.", answer="11", answer_type="integer",
                               images=[])],
     }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def deepspeed_launcher(num_ranks: int = 2) -> tuple[str, ...]:
-    return (str(Path(sys.executable).with_name("deepspeed")), "--num_gpus", str(num_ranks),
-            "--master_port", str(free_port()))
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,17 @@
+"""Launch helpers for the engine tests' two-rank runs."""
+
+import socket
+import sys
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def deepspeed_launcher(num_ranks: int = 2) -> tuple[str, ...]:
+    """The virtualenv's own launcher on a free port (concurrent launches must not collide on 29500)."""
+    return (str(Path(sys.executable).with_name("deepspeed")), "--num_gpus", str(num_ranks),
+            "--master_port", str(free_port()))
