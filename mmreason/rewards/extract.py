@@ -12,7 +12,9 @@ The reward is only as strict as this extraction. Rules, in order:
    - ``boxed``: the ``\\boxed{...}`` / ``\\fbox{...}`` groups, braces matched
      (so ``\\boxed{\\frac{1}{2}}`` yields ``\\frac{1}{2}``). Several boxes with
      different contents are a hedge (``conflicting_boxes``); the same content
-     boxed twice is fine. An empty box is no answer (``empty_box``).
+     boxed twice is fine. An empty box is no answer (``empty_box``), and next to
+     a filled box it is ignored (a response echoing the prompt's "put your final
+     answer in \\boxed{}" before its real box is not hedging).
    - ``answer_tag``: ``<answer>...</answer>`` (the same rules for several tags).
    - ``answer_is``: "the (final) answer is X" — the last such phrase, up to the
      end of its line or sentence.
@@ -71,21 +73,47 @@ class Box:
     """Index just past the closing brace."""
 
 
+def brace_pairs(text: str) -> dict[int, int]:
+    """Index of every ``{`` that is closed -> index of its ``}``, in one left-to-right pass.
+
+    Escaped braces (``\\{``, ``\\}``) are literal and do not count; a ``}`` with no open ``{`` is ignored.
+    """
+    pairs: dict[int, int] = {}
+    stack: list[int] = []
+    i, n = 0, len(text)
+    while i < n:
+        char = text[i]
+        if char == "\\":
+            i += 2
+            continue
+        if char == "{":
+            stack.append(i)
+        elif char == "}" and stack:
+            pairs[stack.pop()] = i
+        i += 1
+    return pairs
+
+
 def find_boxes(text: str) -> tuple[list[Box], int]:
     """All closed ``\\boxed{...}`` / ``\\fbox{...}`` groups in order, and how many were left unclosed.
 
     Braces are matched, so nested groups (``\\boxed{\\frac{1}{2}}``) stay whole;
     escaped braces (``\\{``) do not count. A box nested inside another box is
-    part of the outer box's content, not a box of its own.
+    part of the outer box's content, not a box of its own. Linear time: the
+    braces are paired in one pass (`brace_pairs`), so 20,000 unclosed
+    ``\\boxed{`` cost one scan, not one scan each.
     """
     boxes: list[Box] = []
     unclosed = 0
     position = 0
+    pairs: dict[int, int] | None = None
     while True:
         match = _BOX_START.search(text, position)
         if match is None:
             return boxes, unclosed
-        close = matching_brace(text, match.end() - 1)
+        if pairs is None:
+            pairs = brace_pairs(text)
+        close = pairs.get(match.end() - 1)
         if close is None:
             unclosed += 1
             position = match.end()
@@ -95,7 +123,7 @@ def find_boxes(text: str) -> tuple[list[Box], int]:
 
 
 def matching_brace(text: str, open_index: int) -> int | None:
-    """Index of the ``}`` closing the ``{`` at `open_index`, or None when it is never closed."""
+    """Index of the ``}`` closing the ``{`` at `open_index`, or None when it is never closed (scans from there)."""
     depth = 0
     i = open_index
     while i < len(text):
@@ -123,6 +151,9 @@ def _from_boxes(text: str) -> Extraction | None:
     if not boxes:
         return None
     contents = [box.content.strip() for box in boxes]
+    filled = [content for content in contents if content and not is_blank_answer(content)]
+    if filled:  # "put your final answer in \\boxed{}" echoed from the prompt is not a second answer
+        contents = filled
     final = contents[-1]
     if any(not _same(content, final) for content in contents):
         return Extraction(None, "boxed", "conflicting_boxes")
@@ -204,5 +235,5 @@ def extract_answer(response: str, sources: Sequence[str] = ("boxed",)) -> Extrac
 
 
 __all__ = [
-    "Extraction", "Box", "extract_answer", "find_boxes", "matching_brace", "split_think", "check_sources", "is_blank_answer",
+    "Extraction", "Box", "extract_answer", "find_boxes", "brace_pairs", "matching_brace", "split_think", "check_sources", "is_blank_answer",
 ]

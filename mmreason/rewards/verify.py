@@ -35,37 +35,33 @@ candidates — "12 or 13", "12, 13", "12; 13", "3 \\pm 1", "either 3 and 4",
 truth itself contains that separator (a list answer's commas, a choice text
 such as "salt and pepper").
 
-math_verify is called with its signal-based timeouts off (`parsing_timeout=None`,
-`timeout_seconds=None`) so it works in DataLoader workers and threads. Instead
-of a timeout, expressions are screened before anything is evaluated: answers
-longer than MAX_ANSWER_CHARS, power towers, huge factorials and unevaluated
-sums/integrals are refused (a boxed 9^{9^{9^9}} would otherwise hang sympy).
+Typography is normalised before anything else (`normalize_typography`): the
+Unicode minus and dashes, full-width characters ("（Ｂ）", "１２"), non-breaking
+and thin spaces; redundant braces around a whole answer ("{{4}}") go too.
+
+Time limit: everything that calls sympy or math_verify runs in a helper process
+(`mmreason.rewards.symbolic`) under a per-answer deadline (`time_limit`
+seconds, default DEFAULT_TIME_LIMIT); an answer whose verification runs out of
+time is wrong with reason ``timeout`` (counted by the callers' reason tallies).
+math_verify's own timeouts are signal-based (main thread only), so they stay
+off. Expressions are still screened before anything is evaluated: answers
+longer than MAX_ANSWER_CHARS, power towers, huge factorials and binomials and
+unevaluated sums/integrals are refused (a boxed 9^{9^{9^9}} never reaches sympy).
 """
 
 from __future__ import annotations
 
-import functools
-import math
 import re
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any
-
-import sympy
-from math_verify import parse as mv_parse
-from math_verify import verify as mv_verify
 
 from mmreason.problem import ANSWER_TYPES, Problem, ProblemError
+from mmreason.rewards import symbolic
 from mmreason.rewards.extract import find_boxes, matching_brace
+from mmreason.rewards.symbolic import DEFAULT_TIME_LIMIT, MAX_DIGITS, MAX_EXPONENT, MAX_FACTORIAL, is_tame  # noqa: F401
 
 MAX_ANSWER_CHARS = 200
 """Predictions longer than this (and than twice the ground truth) are wrong without parsing."""
-MAX_EXPONENT = 10_000
-"""Largest exponent an answer may raise a number to."""
-MAX_DIGITS = 10_000
-"""Largest number of decimal digits a power in an answer may have."""
-MAX_FACTORIAL = 1_000
-"""Largest n whose factorial an answer may contain."""
 
 Number = Fraction | float
 """Exact when the answer is rational ("0.5", "\\frac{1}{2}"), else a float (sqrt(2), pi)."""
@@ -78,7 +74,8 @@ class Verdict:
     correct: bool
     reason: str
     """correct, or why not: wrong, hedged, not_a_number, not_a_list, wrong_length, not_a_choice,
-    letter_out_of_range, letter_text_mismatch, too_long, empty, unreadable_ground_truth
+    letter_out_of_range, letter_text_mismatch, too_long, empty, timeout (the time limit ran out),
+    unreadable_ground_truth
     (`check_ground_truth` catches the last one when data is loaded)."""
 
 
@@ -113,20 +110,41 @@ def _strip_outer(text: str) -> str:
     return ""
 
 
+# Characters that print like ASCII ones: the Unicode minus and dashes, full-width forms (U+FF01-FF5E, common
+# in Chinese text: "（Ｂ）", "１２"), the ideographic, non-breaking and thin spaces.
+_TYPOGRAPHY = {0x2212: "-", 0x2012: "-", 0x2013: "-", 0x2010: "-", 0x2011: "-", 0xFE63: "-",
+               0x3000: " ", 0x00A0: " ", 0x2009: " ", 0x202F: " ", 0x2007: " ", 0x200B: "",
+               0x3002: ".", 0x2044: "/", 0x2215: "/"}
+_TYPOGRAPHY.update({code: chr(code - 0xFEE0) for code in range(0xFF01, 0xFF5F)})
+
+
+def normalize_typography(text: str) -> str:
+    """ASCII for characters that only look different: "−4" -> "-4", "（Ｂ）" -> "(B)", "1 000" (thin space) -> "1 000"."""
+    return text.translate(_TYPOGRAPHY)
+
+
+def _strip_braces(text: str) -> str:
+    """"{4}" -> "4": a brace group around the whole answer adds nothing."""
+    while len(text) >= 2 and text[0] == "{" and matching_brace(text, 0) == len(text) - 1:
+        text = text[1:-1].strip()
+    return text
+
+
 def clean_latex(text: str) -> str:
     r"""An answer without the wrappers that do not change it.
 
-    Strips surrounding ``$...$``, ``\(...\)``, ``\[...\]``, a box around the
+    Normalises typography (`normalize_typography`); strips surrounding
+    ``$...$``, ``\(...\)``, ``\[...\]``, a box or redundant braces around the
     whole answer, markdown bold and a final period; unwraps ``\text{}``-like
     commands; drops ``\left``/``\right`` and LaTeX spacing; writes
     ``\dfrac``/``\tfrac`` as ``\frac``; collapses whitespace.
     """
-    text = text.strip()
+    text = _strip_braces(normalize_typography(text).strip())
     while True:
         inner = _strip_outer(text)
         if not inner and not (text.endswith(".") and not text.endswith("..")):
             break
-        text = (inner if inner else text[:-1]).strip()
+        text = _strip_braces((inner if inner else text[:-1]).strip())
     text = _unwrap_commands(text)
     text = re.sub(r"(?<!\\)\$", "", text)  # stray math delimiters ("$12$ cm" after a unit)
     text = _SIZING.sub("", text)
@@ -256,88 +274,12 @@ def read_number(text: str, unit: str | None = None) -> Number | None:
         return None
     if not _NUMERIC_CHARS.match(_NUMERIC_COMMANDS.sub(" ", cleaned)):
         return None
-    expr = parse_expression(cleaned)
-    return _number_of(expr) if expr is not None else None
-
-
-def _number_of(expr: sympy.Basic) -> Number | None:
-    """A finite real number from a sympy expression without symbols, or None."""
-    if not isinstance(expr, sympy.Expr) or expr.free_symbols or not is_tame(expr):
-        return None
-    try:
-        value = expr.doit()
-        if value.is_Rational:
-            return Fraction(int(value.p), int(value.q))
-        number = complex(sympy.N(value, 30))
-    except (TypeError, ValueError, OverflowError, ZeroDivisionError, AttributeError):
-        return None
-    if abs(number.imag) > 1e-12 * max(1.0, abs(number.real)) or not math.isfinite(number.real):
-        return None
-    return number.real
-
-
-# ---------------------------------------------------------------- math_verify, guarded
-
-_SLOW_NODES = (sympy.Sum, sympy.Product, sympy.Integral, sympy.Limit, sympy.Derivative)
-
-
-def _magnitude(value: sympy.Basic) -> float:
-    """|value| as a float, inf when it does not fit (value is already known to be bounded)."""
-    try:
-        return abs(complex(sympy.N(value, 15)))
-    except (TypeError, ValueError, OverflowError):
-        return math.inf
-
-
-def is_tame(expr: Any) -> bool:
-    """True when evaluating `expr` is cheap: no power towers, huge powers or factorials, sums or integrals.
-
-    Checks the tree bottom-up, so each exponent is known to be small before
-    its value is computed.
-    """
-    if not isinstance(expr, sympy.Basic):
-        return True
-    for node in sympy.postorder_traversal(expr):
-        if isinstance(node, _SLOW_NODES):
-            return False
-        if isinstance(node, sympy.Pow) and not node.exp.free_symbols:
-            exponent = _magnitude(node.exp)
-            if exponent > MAX_EXPONENT:
-                return False
-            if not node.base.free_symbols:
-                base = _magnitude(node.base)
-                if base > 1 and exponent * math.log10(base) > MAX_DIGITS:
-                    return False
-        if isinstance(node, (sympy.factorial, sympy.factorial2, sympy.gamma)):
-            argument = node.args[0]
-            if not argument.free_symbols and _magnitude(argument) > MAX_FACTORIAL:
-                return False
-    return True
-
-
-@functools.lru_cache(maxsize=65536)
-def _parse_cached(latex: str) -> tuple[Any, ...]:
-    # No signal-based timeout: it fails outside the main thread (DataLoader
-    # workers, thread pools). `is_tame` and the length cap stand in for it.
-    return tuple(mv_parse(f"${latex}$", parsing_timeout=None))
-
-
-def parse_expression(latex: str) -> sympy.Basic | None:
-    """The sympy expression math_verify reads from `latex` (no $ needed), or None."""
-    if len(latex) > MAX_ANSWER_CHARS:
-        return None
-    parsed = _parse_cached(latex)
-    return parsed[0] if parsed and isinstance(parsed[0], sympy.Basic) else None
+    return symbolic.call("number", cleaned)  # sympy, in the helper process under the answer's time limit
 
 
 def math_equivalent(gold: str, pred: str) -> bool:
-    """math_verify equivalence of two LaTeX answers, after screening both with `is_tame`."""
-    gold_parsed, pred_parsed = _parse_cached(clean_latex(gold)), _parse_cached(clean_latex(pred))
-    if not gold_parsed or not pred_parsed:
-        return False
-    if not all(is_tame(item) for item in gold_parsed + pred_parsed):
-        return False
-    return bool(mv_verify(list(gold_parsed), list(pred_parsed), timeout_seconds=None))
+    """math_verify equivalence of two LaTeX answers (screened by `is_tame`, under the answer's time limit)."""
+    return bool(symbolic.call("equivalent", clean_latex(gold), clean_latex(pred)))
 
 
 def numbers_equal(gold: Number, pred: Number, answer_type: str, precision: int | None) -> bool:
@@ -351,13 +293,7 @@ def numbers_equal(gold: Number, pred: Number, answer_type: str, precision: int |
         return False
     if isinstance(gold, Fraction) and isinstance(pred, Fraction):
         return gold == pred
-    return bool(mv_verify(_to_sympy(gold), _to_sympy(pred), timeout_seconds=None))
-
-
-def _to_sympy(value: Number) -> sympy.Expr:
-    if isinstance(value, Fraction):
-        return sympy.Rational(value.numerator, value.denominator)
-    return sympy.Float(value)
+    return bool(symbolic.call("numbers_match", gold, pred))
 
 
 # ---------------------------------------------------------------- lists
@@ -465,21 +401,48 @@ def _judge_list(pred: str, problem: Problem) -> Verdict:
 
 _LETTER = re.compile(r"^(?:(?:option|choice)\s*)?\(?([A-Za-z])\)?[.:)]?$", re.IGNORECASE)
 # Upper-case letters only: "a cat" is the text "a cat", not option A followed by "cat".
-_LETTER_WITH_TEXT = re.compile(r"^(?:(?i:option|choice)\s*)?\(?([A-Z])\)?[.:)]?\s+(.+)$")
+_LETTER_WITH_TEXT = re.compile(r"^(?:(?i:option|choice)\s*)?\(?([A-Z])\)?[.:)]?\s*(?:[-=:]\s*)?(.+)$")
+# Arithmetic between two numbers: "0.2 - 0.4" is a range label when it is a choice, not -0.2.
+_ARITHMETIC = re.compile(r"[\d.]\s*[-+*/^×÷]\s*[\d.(]|\\(?:cdot|times|div)(?![A-Za-z])")
 
 
-def _choice_matches(pred: str, choice: str, unit: str | None) -> bool:
-    if normalize_text(pred) == normalize_text(choice):
-        return True
+def _text_matches(pred: str, choice: str) -> bool:
+    return normalize_text(pred) == normalize_text(choice)
+
+
+def _value_matches(pred: str, choice: str, unit: str | None) -> bool:
+    """Equal as plain numbers ("0.50" vs "0.5", "\\frac{1}{2}" vs "0.5"); never by evaluating arithmetic."""
+    if _ARITHMETIC.search(clean_latex(pred)) or _ARITHMETIC.search(clean_latex(choice)):
+        return False
     pred_number, choice_number = read_number(pred, unit), read_number(choice, unit)
     return pred_number is not None and choice_number is not None and pred_number == choice_number
 
 
+def _choice_matches(pred: str, choice: str, unit: str | None) -> bool:
+    return _text_matches(pred, choice) or _value_matches(pred, choice, unit)
+
+
+def _unwrap_parens(text: str) -> str:
+    """"(Yes)" -> "Yes": the text of "A (Yes)" written in parentheses or brackets."""
+    text = text.strip()
+    if len(text) >= 2 and (text[0], text[-1]) in (("(", ")"), ("[", "]")) and _balanced(text[1:-1]):
+        return text[1:-1].strip()
+    return text
+
+
 def select_choice(pred: str, choices: list[str], unit: str | None = None) -> tuple[int | None, str]:
-    """Which option `pred` picks: (index, "ok"), or (None, why not)."""
+    """Which option `pred` picks: (index, "ok"), or (None, why not).
+
+    Choice texts first (normalised text over every option, then plain numeric value), then a letter,
+    then a letter with text ("B 12", "A (Yes)", "(B): 12") whose text must agree with its option.
+    Choices are never evaluated as arithmetic: "0.2 - 0.4" is the option of that text, not -0.2.
+    """
     cleaned = clean_latex(pred)
     for index, choice in enumerate(choices):
-        if _choice_matches(cleaned, choice, unit):
+        if _text_matches(cleaned, choice):
+            return index, "ok"
+    for index, choice in enumerate(choices):
+        if _value_matches(cleaned, choice, unit):
             return index, "ok"
     letter = _LETTER.match(cleaned)
     if letter:
@@ -492,7 +455,8 @@ def select_choice(pred: str, choices: list[str], unit: str | None = None) -> tup
         index = ord(with_text.group(1)) - ord("A")
         if index >= len(choices):
             return None, "letter_out_of_range"
-        if _choice_matches(with_text.group(2), choices[index], unit):
+        text = with_text.group(2)
+        if _choice_matches(text, choices[index], unit) or _choice_matches(_unwrap_parens(text), choices[index], unit):
             return index, "ok"
         return None, "letter_text_mismatch"
     return None, "not_a_choice"
@@ -512,14 +476,26 @@ def _judge_choice(pred: str, problem: Problem) -> Verdict:
 # ---------------------------------------------------------------- public API
 
 
-def judge_answer(pred: str, problem: Problem) -> Verdict:
-    """Whether the extracted answer `pred` is right for `problem`, with the reason."""
+def judge_answer(pred: str, problem: Problem, time_limit: float | None = DEFAULT_TIME_LIMIT) -> Verdict:
+    """Whether the extracted answer `pred` is right for `problem`, with the reason.
+
+    time_limit: seconds the sympy / math_verify part may take (in a helper process); past it the verdict
+    is (False, "timeout"). None runs everything in this process without a limit.
+    """
     if not isinstance(pred, str):
         raise TypeError(f"problem {problem.pid!r}: prediction must be a string, got {type(pred).__name__}")
     if not pred.strip():
         return Verdict(False, "empty")
     if len(pred) > MAX_ANSWER_CHARS and len(pred) > 2 * len(problem.answer):
         return Verdict(False, "too_long")
+    try:
+        with symbolic.time_limit(time_limit):
+            return _judge(pred, problem)
+    except symbolic.VerificationTimeout:
+        return Verdict(False, "timeout")
+
+
+def _judge(pred: str, problem: Problem) -> Verdict:
     if problem.question_type == "multi_choice":
         return _judge_choice(pred, problem)
     if problem.answer_type in ("integer", "float"):
@@ -593,5 +569,7 @@ __all__ = [
     "hedge_markers",
     "is_tame",
     "math_equivalent",
+    "normalize_typography",
+    "DEFAULT_TIME_LIMIT",
     "MAX_ANSWER_CHARS",
 ]

@@ -154,9 +154,9 @@ def test_verification_works_in_threads():
     """math_verify's signal-based timeout fails outside the main thread; ours is switched off."""
     from math_verify import parse
 
-    from mmreason.rewards.verify import _parse_cached
+    from mmreason.rewards.symbolic import clear_cache
 
-    _parse_cached.cache_clear()  # make the threads really call math_verify's parse
+    clear_cache()  # make the threads really verify (in the time-limited helper process)
     cases = [(INTEGER, r"\frac{36}{3}"), (TEXT_MATH, "1+x^{2}"), (FLOAT, r"\frac{2}{4}")]
     results, errors, default_timeout_errors = [], [], []
 
