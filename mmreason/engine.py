@@ -7,13 +7,16 @@ state + per-rank RNG + the recipe's own state) and the HF export.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import logging
 import math
+import pickle
 import random
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import torch
@@ -129,6 +132,35 @@ def zero_stage(engine) -> int:
     return int(engine.zero_optimization_stage())
 
 
+@contextlib.contextmanager
+def full_weights(engine) -> Iterator[torch.nn.Module]:
+    """The policy module with every parameter whole, for generation; under ZeRO-3, gathered once for the block.
+
+    Why: generating from partitioned weights (`synced_gpus`) gathers each layer again at every decoded token, and
+    ranks whose prompts differ in modality gather different modules (one runs the vision tower, the other not)
+    and wait for each other forever. Gathered once, decoding needs no collective at all. ZeRO-3's forward hooks
+    would release the gathered weights after each module, so they are lifted for the block and put back after.
+    The price is the whole model on every rank while generating (the vllm engine avoids it).
+    """
+    module = engine.module
+    if zero_stage(engine) != 3:
+        yield module
+        return
+    import deepspeed
+
+    offload = getattr(engine.optimizer, "parameter_offload", engine.optimizer)
+    with deepspeed.zero.GatheredParameters(list(module.parameters()), modifier_rank=None):
+        for param in module.parameters():
+            param.ds_active_sub_modules.clear()
+        for hook in [*offload.forward_hooks, *offload.backward_hooks]:
+            hook.remove()
+        offload.forward_hooks, offload.backward_hooks = [], []
+        try:
+            yield module
+        finally:
+            offload._register_deepspeed_module(offload.module)
+
+
 def reset_optimizer_state(engine) -> None:
     """Forget Adam moments (k1.5 can reset the optimizer at each mirror-descent iteration)."""
     optimizer = engine.optimizer
@@ -160,15 +192,33 @@ def ranks_weight_difference(model: torch.nn.Module) -> float:
 
 
 def rng_state() -> dict[str, Any]:
-    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    """Every generator's state as tensors and plain numbers, so it loads with `torch.load(weights_only=True)`."""
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    state = {"python": random.getstate(),  # (version, 625 ints, float or None): plain values
+             "numpy": (name, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(cached)),
+             "torch": torch.get_rng_state()}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state()
     return state
 
 
+def load_rng_file(path: Path) -> dict[str, Any]:
+    """An RNG state file, loaded without running code (`weights_only=True`). Files written before the state
+    was stored as tensors hold a numpy array: only numpy's array reconstruction is allowed for those."""
+    try:
+        return torch.load(path, weights_only=True)
+    except pickle.UnpicklingError:
+        core = getattr(np, "_core", None) or np.core
+        allowed = [core.multiarray._reconstruct, np.ndarray, np.dtype, type(np.dtype(np.uint32))]
+        with torch.serialization.safe_globals(allowed):
+            return torch.load(path, weights_only=True)
+
+
 def set_rng_state(state: dict[str, Any]) -> None:
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    random.setstate(tuple(state["python"][:1]) + (tuple(state["python"][1]),) + tuple(state["python"][2:]))
+    name, keys, pos, has_gauss, cached = state["numpy"]
+    keys = keys.numpy() if isinstance(keys, torch.Tensor) else keys
+    np.random.set_state((name, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state(state["cuda"])
@@ -186,17 +236,70 @@ def save_checkpoint(engine, run_dir: Path, step: int, recipe_state: dict[str, An
     tag = f"step-{step}"
     rank = dist.get_rank() if dist.is_initialized() else 0
     # RNG first: DeepSpeed writes `latest` last, so a run killed mid-save never points at a partial checkpoint.
-    (ckpt_root / tag).mkdir(parents=True, exist_ok=True)
-    torch.save(rng_state(), ckpt_root / tag / f"rng_rank{rank}.pt")
-    barrier()
-    engine.save_checkpoint(str(ckpt_root), tag=tag, client_state={"recipe": recipe_state, "step": step})
-    barrier()
-    if rank == 0:
-        tags = sorted((p for p in ckpt_root.glob("step-*") if p.is_dir()), key=lambda p: int(p.name.split("-")[1]))
-        for old in tags[:-keep] if keep > 0 else []:
+    try:
+        (ckpt_root / tag).mkdir(parents=True, exist_ok=True)
+        torch.save(rng_state(), ckpt_root / tag / f"rng_rank{rank}.pt")
+        barrier()
+        engine.save_checkpoint(str(ckpt_root), tag=tag, client_state={"recipe": recipe_state, "step": step})
+        barrier()
+    except Exception as err:
+        latest = _latest_tag(ckpt_root)
+        if latest == tag:  # `latest` is written last: this checkpoint is complete, the error came after it
+            raise
+        kept = f"the last complete checkpoint ({latest}) is intact" if latest else "there is no earlier checkpoint"
+        raise write_failure(err, ckpt_root / tag, f"checkpoint {tag}", kept) from err
+    if rank == 0:  # only checkpoints older than this one are pruned (never a newer, partial one's neighbours)
+        tags = sorted((p for p in ckpt_root.glob("step-*") if p.is_dir() and p.name[5:].isdigit()
+                       and int(p.name[5:]) < step), key=lambda p: int(p.name[5:]))
+        for old in tags[: max(0, len(tags) - (keep - 1))]:
             shutil.rmtree(old, ignore_errors=True)
     barrier()
     return ckpt_root / tag
+
+
+class CheckpointWriteError(RuntimeError):
+    """A checkpoint or export that could not be written (the message says whether the disk is full)."""
+
+
+DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+DISK_FULL_MARGIN = 64 << 20
+"""Free bytes below which a failed write is put down to a full disk (torch.save reports ENOSPC as a bare
+`basic_ios::clear: iostream error` / `PytorchStreamWriter failed writing file`)."""
+
+
+def _latest_tag(ckpt_root: Path) -> str | None:
+    latest = ckpt_root / "latest"
+    return latest.read_text().strip() if latest.is_file() else None
+
+
+def disk_full(err: BaseException, path: Path) -> tuple[bool, int | None]:
+    """(whether `err` was a full disk, free bytes on path's file system) for a failed write under `path`."""
+    free = None
+    probe = path
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    with contextlib.suppress(OSError):
+        free = shutil.disk_usage(probe).free
+    chain: BaseException | None = err
+    while chain is not None:
+        if isinstance(chain, OSError) and chain.errno in DISK_FULL_ERRNOS:
+            return True, free
+        chain = chain.__cause__ or chain.__context__
+    return free is not None and free < DISK_FULL_MARGIN, free
+
+
+def write_failure(err: BaseException, partial: Path, what: str, kept: str) -> CheckpointWriteError:
+    """Remove the partial directory of a failed write and say what happened (naming a full disk as such);
+    `kept` says what survives."""
+    full, free = disk_full(err, partial)
+    shutil.rmtree(partial, ignore_errors=True)
+    if full:
+        free_text = f"{free / 2**20:.0f} MB free" if free is not None else "no space left"
+        return CheckpointWriteError(
+            f"{what} could not be written: the disk holding {partial.parent} is full ({free_text}). The partial "
+            f"{partial.name} was removed and {kept}; free some space and start the same command again to resume.")
+    return CheckpointWriteError(f"{what} could not be written ({type(err).__name__}: {err}); the partial "
+                                f"{partial.name} was removed and {kept}.")
 
 
 def latest_checkpoint(run_dir: Path) -> Path | None:
@@ -219,7 +322,7 @@ def load_checkpoint(engine, run_dir: Path) -> tuple[int, dict[str, Any]] | None:
     rng_file = path / f"rng_rank{rank}.pt"
     if not rng_file.is_file():
         raise RuntimeError(f"checkpoint {str(path)!r} has no RNG state for rank {rank} (resumed with another world size?)")
-    set_rng_state(torch.load(rng_file, weights_only=False))
+    set_rng_state(load_rng_file(rng_file))
     return int(client_state["step"]), client_state["recipe"]
 
 
@@ -234,9 +337,13 @@ def export_hf(engine, processor, run_dir: Path, step: int) -> Path | None:
     if rank == 0:
         staging = run_dir / "hf" / f".staging-{step}"
         shutil.rmtree(staging, ignore_errors=True)
-        module.save_pretrained(staging, state_dict=state_dict)
-        processor.save_pretrained(staging)
-        (staging / "mmreason_step.json").write_text(json.dumps({"step": step}))
+        try:
+            module.save_pretrained(staging, state_dict=state_dict)
+            processor.save_pretrained(staging)
+            (staging / "mmreason_step.json").write_text(json.dumps({"step": step}))
+        except Exception as err:
+            raise write_failure(err, staging, f"the Hugging Face export of step {step}",
+                                "the previous export in hf/latest is intact") from err
         old = run_dir / "hf" / ".old"
         shutil.rmtree(old, ignore_errors=True)
         if out.exists():

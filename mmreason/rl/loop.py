@@ -27,6 +27,7 @@ does not depend on micro-batching or the number of ranks.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from pathlib import Path
 from typing import Any
@@ -38,8 +39,8 @@ from tqdm.auto import tqdm
 from mmreason.config import Config, save_config, validate_for_world
 from mmreason.distributed import all_reduce_max, all_reduce_sum, device
 from mmreason.engine import (
-    build_engine, ranks_weight_difference, export_hf, load_checkpoint, reset_optimizer_state, save_checkpoint,
-    seed_everything, step_with_grad_norm, zero_stage,
+    build_engine, full_weights, ranks_weight_difference, export_hf, load_checkpoint, reset_optimizer_state, save_checkpoint,
+    seed_everything, step_with_grad_norm,
 )
 from mmreason.eval.validation import load_validation_set, run_validation
 from mmreason.logprobs import forward_logits, token_logprobs
@@ -61,10 +62,17 @@ log = logging.getLogger(__name__)
 
 
 def load_prompt_set(urls: str) -> list[Problem]:
-    """All RL prompts in memory (the sampler needs random access); unverifiable ground truths fail here."""
-    from mmreason.data.shards import stream_problems
+    """All RL prompts in memory (the sampler needs random access); unverifiable ground truths fail here.
+    Corrupt samples (and images over data.max_image_pixels) are skipped and counted, as are samples lost to
+    truncated shards; the counts are logged once."""
+    from mmreason.data.shards import SkipCounter, stream_problems
 
-    problems = list(stream_problems(urls, rank=0, world_size=1))
+    skipped = SkipCounter()
+    problems = list(stream_problems(urls, rank=0, world_size=1, skipped=skipped))
+    if skipped.count or skipped.truncated:
+        log.warning("data.train %r: %d prompts loaded, %d corrupt samples skipped (first reasons: %s), %d samples lost "
+                    "in %d truncated shard(s)", urls, len(problems), skipped.count,
+                    [reason for _, _, reason in skipped.records[:3]], skipped.lost, len(skipped.truncated))
     if not problems:
         raise ValueError(f"data.train {urls!r}: no problems found")
     for problem in problems:
@@ -133,8 +141,8 @@ def collect_rollout(model: Any, processor: Any, prompts: list[Problem], sampler:
         kept.append((select_prompts(rollout, good, G), rewards.select(group_rows(good, G)), [mine[i] for i in good]))
         spare.append((select_prompts(rollout, bad, G), rewards.select(group_rows(bad, G)), [mine[i] for i in bad]))
         kept_count += len(good)
-        # Every rank runs the same number of rounds: under ZeRO-3 generation is a collective
-        # (synced_gpus), so a rank that stopped early would leave its peers waiting.
+        # Every rank runs the same number of rounds, so ranks stay in step: generation is a collective when
+        # the caller samples from partitioned weights (synced_gpus), and the loop's collectives follow.
         if all_reduce_max(float(kept_count < per_rank)) == 0.0:
             break
     informative_count = kept_count
@@ -246,6 +254,12 @@ def gather_successes(indices: list[int], accuracy: torch.Tensor, group_size: int
     return [i for g in gathered for i in g[0]], [s for g in gathered for s in g[1]]
 
 
+def sampling_weights(engine: Any, rollout_engine: Any) -> Any:
+    """Context giving the policy module to sample from: with the hf engine its weights whole (gathered once under
+    ZeRO-3, `full_weights`); an engine with its own copy of the weights needs nothing gathered."""
+    return full_weights(engine) if rollout_engine.name == "hf" else contextlib.nullcontext(engine.module)
+
+
 def mean_over_ranks(value: torch.Tensor) -> float:
     return all_reduce_sum(value.float().sum()) / max(all_reduce_sum(value.numel()), 1.0)
 
@@ -268,7 +282,6 @@ def run(cfg: Config, rank: int, world_size: int) -> dict[str, float]:
     grad_accum = rows_per_rank // cfg.train.micro_batch_size
     engine = build_engine(model, cfg.optim, cfg.train, micro_batch_size=cfg.train.micro_batch_size,
                           grad_accum=grad_accum, world_size=world_size)
-    synced_gpus = zero_stage(engine) == 3 and world_size > 1
     start_step = 0
     resumed = load_checkpoint(engine, run_dir) if cfg.train.resume else None
     if resumed is not None:
@@ -291,8 +304,9 @@ def run(cfg: Config, rank: int, world_size: int) -> dict[str, float]:
     for step in range(start_step + 1, cfg.train.max_steps + 1):
         timer = StageTimer()
         reference.begin_step(step, engine.module, reset_optimizer=lambda: reset_optimizer_state(engine))
-        rollout, rewards, sampling_stats, indices = collect_rollout(engine.module, processor, prompts, sampler, cfg, step,
-                                                                    rank, world_size, synced_gpus, timer, rollout_engine)
+        with sampling_weights(engine, rollout_engine) as policy:
+            rollout, rewards, sampling_stats, indices = collect_rollout(policy, processor, prompts, sampler, cfg, step, rank,
+                                                                        world_size, False, timer, rollout_engine)
         rollout_engine.sleep()  # GPU: the engine frees its KV cache and weights while the trainer works
         advantages = compute_advantages(rewards.overall.view(-1, G), cfg.algo).reshape(-1)  # [B, G] -> [N]
         with timer("logprobs"):
@@ -328,9 +342,10 @@ def run(cfg: Config, rank: int, world_size: int) -> dict[str, float]:
             metrics["rollout/logprob_diff"] = mean_over_ranks(
                 logprob_abs_diff(rollout.engine_logprobs, old_logprobs, rollout.response_mask))
         if validation and ((cfg.train.eval_every and step % cfg.train.eval_every == 0) or step == cfg.train.max_steps):
-            metrics.update(run_validation(engine.module, processor, validation, cfg.eval, cfg.reward,
-                                          template=cfg.data.prompt_template, system_prompt=cfg.data.system_prompt,
-                                          rank=rank, world_size=world_size, synced_gpus=synced_gpus))
+            with sampling_weights(engine, rollout_engine) as policy:
+                metrics.update(run_validation(policy, processor, validation, cfg.eval, cfg.reward,
+                                              template=cfg.data.prompt_template, system_prompt=cfg.data.system_prompt,
+                                              rank=rank, world_size=world_size, engine=rollout_engine))
         if step == cfg.train.max_steps:  # a collective: every rank must hold the same weights
             metrics["ranks/weight_max_diff"] = ranks_weight_difference(engine.module)
         logger.log(step, metrics)

@@ -23,6 +23,7 @@ from typing import Callable, Optional
 import torch
 
 from mmreason.config import AlgoConfig
+from mmreason.engines.weights import gathered
 from mmreason.rl.presets import REFERENCE_KINDS, lookup, resolve_algo
 
 
@@ -30,6 +31,22 @@ def frozen_copy(model: torch.nn.Module) -> torch.nn.Module:
     reference = copy.deepcopy(model).eval()
     reference.requires_grad_(False)
     return reference
+
+
+@torch.no_grad()
+def copy_weights(source: torch.nn.Module, target: torch.nn.Module) -> None:
+    """target <- source, one module at a time. A ZeRO-3 policy's partitioned parameters are gathered module by
+    module (a `state_dict` of it would hold empty placeholders); every rank must call this together."""
+    target_params = dict(target.named_parameters(remove_duplicate=False))
+    for module_name, module in source.named_modules():
+        prefix = f"{module_name}." if module_name else ""
+        own = list(module.named_parameters(recurse=False))
+        with gathered([param for _, param in own]):
+            for name, param in own:
+                target_params[prefix + name].copy_(param.data)
+    target_buffers = dict(target.named_buffers())
+    for name, buffer in source.named_buffers():
+        target_buffers[name].copy_(buffer)
 
 
 class ReferencePolicy:
@@ -61,7 +78,7 @@ class ReferencePolicy:
         if not self.iteration_starts(step):
             return
         if self.kind == "snapshot" and step > 1:
-            self._model.load_state_dict(policy.state_dict())
+            copy_weights(policy, self._model)
         if self.reset_optimizer_each_iteration and step > 1:
             reset_optimizer()
 
@@ -69,7 +86,7 @@ class ReferencePolicy:
         """After a resume, the snapshot restarts from the restored policy (the iteration's own starting weights
         are not in the checkpoint); a frozen reference stays the starting checkpoint."""
         if self.kind == "snapshot":
-            self._model.load_state_dict(policy.state_dict())
+            copy_weights(policy, self._model)
 
     @property
     def model(self) -> Optional[torch.nn.Module]:

@@ -26,7 +26,7 @@ from mmreason.data.batching import SFTBatch, collate_sft, encode_sft
 from mmreason.data.shards import SkipCounter, stream_problems
 from mmreason.distributed import all_reduce_sum, device
 from mmreason.engine import (
-    build_engine, ranks_weight_difference, export_hf, load_checkpoint, save_checkpoint, seed_everything, step_with_grad_norm,
+    build_engine, full_weights, ranks_weight_difference, export_hf, load_checkpoint, save_checkpoint, seed_everything, step_with_grad_norm,
 )
 from mmreason.eval.validation import load_validation_set, run_validation
 from mmreason.logprobs import forward_logits, shifted_cross_entropy_sum
@@ -110,9 +110,10 @@ def run(cfg: Config, rank: int, world_size: int) -> dict[str, float]:
     bar = tqdm(total=cfg.train.max_steps, initial=start_step, desc="sft", disable=rank != 0)
 
     def validate() -> dict[str, float]:
-        return run_validation(engine.module, processor, validation, cfg.eval, cfg.reward,
-                              template=cfg.data.prompt_template, system_prompt=cfg.data.system_prompt,
-                              rank=rank, world_size=world_size)
+        with full_weights(engine) as policy:  # ZeRO-3: gathered once, so ranks need not generate in lockstep
+            return run_validation(policy, processor, validation, cfg.eval, cfg.reward,
+                                  template=cfg.data.prompt_template, system_prompt=cfg.data.system_prompt,
+                                  rank=rank, world_size=world_size)
 
     # ---- train ----
     metrics: dict[str, float] = {}
