@@ -2,13 +2,13 @@
 
 Three steps per problem, as in MathVista's `evaluation/` scripts:
 
-1. extract (`extract_mathvista`): rules instead of GPT-4. Only the text after
-   ``</think>`` counts when there is one. Then: a response that is exactly a
-   choice text or a number; the last ``\\boxed{}``; "the answer is X" /
-   "Answer: X"; for multiple choice a final option letter ("(B)", "B") or a
-   response that is exactly a choice text; for integer/float the last number;
-   else "". LaTeX wrappers are removed and numeric LaTeX is written as a plain
-   number ("\\frac{1}{2}" -> "0.5"), which is what the GPT extractor returns.
+1. extract (`extract_mathvista`, in `mmreason/eval/extraction.py`): rules
+   instead of GPT-4, covering the answer forms of real model outputs (boxes,
+   answer phrases in English and Chinese, a leading or final option letter, a
+   choice's text in a sentence, the stated number of the concluding sentence,
+   numbers in words); LaTeX wrappers are removed and numeric LaTeX is written
+   as a plain number ("\\frac{1}{2}" -> "0.5"), which is what the GPT extractor
+   returns. See that module for the rules in order.
 2. normalise (`normalize_mathvista`), exactly as `calculate_score.py`'s
    `normalize_extracted_answer`: multiple choice maps a letter ("B" or "(B)")
    to its choice text, anything else to the choice nearest by edit distance;
@@ -39,11 +39,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from mmreason.eval.extraction import extract_mathvista
 from mmreason.eval.load import MathVistaError
 from mmreason.eval.report import build_report
 from mmreason.problem import Problem
-from mmreason.rewards.extract import find_boxes, split_think
-from mmreason.rewards.verify import clean_latex, read_number
 
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
@@ -61,81 +60,16 @@ class Prediction:
 
 # ---------------------------------------------------------------- extraction and normalisation
 
-_ANSWER_PHRASE = re.compile(
-    r"(?:\bthe\s+(?:final\s+|correct\s+)?answer\s+is|\banswer\s*:)\s*:?\s*(.+?)(?=\.\s|\.$|\n|$)", re.IGNORECASE
-)
-_FINAL_LETTER = re.compile(r"(?:^|[\s:(])\(?([A-Z])\)?[.)]?\s*$")
-_LETTER_ONLY = re.compile(r"^(?:(?i:option|choice)\s*)?\(?([A-Za-z])\)?[.:)]?$")
-_LETTER_LEAD = re.compile(r"^(?:(?i:option|choice)\s*)?\(([A-Za-z])\)|^(?:(?i:option|choice)\s*)?([A-Z])[.:)]\s")
-_NUMBER = re.compile(r"-?\d+(?:,\d{3})*(?:\.\d+)?|-?\.\d+")
-
-
-def _plain(candidate: str, problem: Problem) -> str:
-    """What the GPT extractor would return: no LaTeX wrappers; numbers written plainly; letters bare."""
-    text = clean_latex(candidate)
-    if problem.question_type == "multi_choice":
-        letter = _LETTER_ONLY.match(text)
-        if letter:
-            return letter.group(1).upper()
-        lead = _LETTER_LEAD.match(text)  # "(B) 12" / "B. 12": the option letter decides
-        if lead:
-            return (lead.group(1) or lead.group(2)).upper()
-        return text
-    if problem.answer_type in ("integer", "float"):
-        value = read_number(text, problem.unit)
-        if value is not None:
-            return _decimal(value)
-        numbers = _NUMBER.findall(text)
-        if len(numbers) == 1:  # "12 cubes": the one number in it (several numbers stay unreadable)
-            return numbers[0].replace(",", "")
-    return text
-
-
-def _decimal(value: Any) -> str:
-    number = float(value)
-    return str(int(number)) if number.is_integer() and abs(number) < 1e15 else repr(number)
-
-
-def extract_mathvista(response: str, problem: Problem) -> str:
-    """The answer in a free-text response by rules (see the module docstring); "" when none is found."""
-    _, final = split_think(response)
-    text = (final if final is not None else response).strip()
-    if not text:
-        return ""
-    choices = problem.choices or []
-    if problem.question_type == "multi_choice" and text in choices:
-        return text
-    if problem.answer_type in ("integer", "float") and problem.question_type != "multi_choice":
-        try:
-            return _decimal(float(text))
-        except (ValueError, OverflowError):
-            pass
-    boxes, _ = find_boxes(text)
-    if boxes:
-        return _plain(boxes[-1].content, problem)
-    phrases = list(_ANSWER_PHRASE.finditer(text))
-    if phrases:
-        answer = phrases[-1].group(1).strip().strip("*_ ").rstrip(".:").strip()
-        if answer:
-            return _plain(answer, problem)
-    if problem.question_type == "multi_choice":
-        stripped = text.rstrip(".").strip()
-        for choice in choices:
-            if stripped == choice.strip():
-                return choice
-        letter = _FINAL_LETTER.search(text)
-        if letter and letter.group(1) in LETTERS[: len(choices)]:
-            return letter.group(1)
-        return ""
-    if problem.answer_type in ("integer", "float"):
-        numbers = _NUMBER.findall(text)
-        if numbers:
-            return numbers[-1].replace(",", "")
-    return ""
-
-
 def edit_distance(a: str, b: str) -> int:
     """Levenshtein distance: fewest single-character insertions, deletions and substitutions."""
+    start = 0  # a shared prefix or suffix never changes the distance
+    while start < min(len(a), len(b)) and a[start] == b[start]:
+        start += 1
+    a, b = a[start:], b[start:]
+    end = 0
+    while end < min(len(a), len(b)) and a[-1 - end] == b[-1 - end]:
+        end += 1
+    a, b = a[: len(a) - end], b[: len(b) - end]
     if len(a) < len(b):
         a, b = b, a
     previous = list(range(len(b) + 1))

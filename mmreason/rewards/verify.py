@@ -118,9 +118,13 @@ _TYPOGRAPHY = {0x2212: "-", 0x2012: "-", 0x2013: "-", 0x2010: "-", 0x2011: "-", 
 _TYPOGRAPHY.update({code: chr(code - 0xFEE0) for code in range(0xFF01, 0xFF5F)})
 
 
+_DIGIT_GROUP_SPACE = re.compile(r"(?<=\d)[\u2009\u202f](?=\d{3}(?!\d))")
+
+
 def normalize_typography(text: str) -> str:
-    """ASCII for characters that only look different: "−4" -> "-4", "（Ｂ）" -> "(B)", "1 000" (thin space) -> "1 000"."""
-    return text.translate(_TYPOGRAPHY)
+    """ASCII for characters that only look different: "−4" -> "-4", "（Ｂ）" -> "(B)"; a thin space between
+    digit groups is a thousands separator ("1\u202f000" -> "1000")."""
+    return _DIGIT_GROUP_SPACE.sub("", text).translate(_TYPOGRAPHY)
 
 
 def _strip_braces(text: str) -> str:

@@ -1,0 +1,330 @@
+"""MathVista answer extraction by rules: what the official GPT-4 extractor would return, without GPT-4.
+
+`extract_mathvista(response, problem)` returns what MathVista's `extraction`
+field would hold: an option letter or a choice text for multiple choice, a
+plainly written number for integer/float, the list text for lists, else "".
+The official normalisation (`scoring.normalize_mathvista`) then runs unchanged.
+
+Only the text after the last ``</think>`` counts when there is one (a response
+cut off inside ``<think>`` is read whole). Typography is made ASCII first
+(full-width "（Ｂ）", the Unicode minus). Then, in order, the first rule that
+finds something decides:
+
+1. The whole response is the answer: a choice text, an option letter, a number.
+2. The last non-empty ``\\boxed{}``.
+3. The last answer phrase: "the (final / correct) answer is", "the answer to the
+   question is", "the correct option is", "Answer:", "I choose", Chinese
+   "答案是 / 答案为 / 故选 / 选". "Answer:" with nothing after it on its line
+   reads the next line only when that line is short (a bare answer), never a
+   sentence of reasoning.
+4. Multiple choice: the response leads with an option ("(A) yes", "A) 16",
+   "B. 12"); ends with one ("... so (B)."); names exactly one choice's text in
+   its last or first sentence ("Yes, the function is even.", "The time shown is
+   twelve o'clock."), longer choice texts winning over ones they contain
+   ("quarter to" over "quarter"); or mentions exactly one option letter in
+   parentheses.
+5. Numbers: in the last sentence that states one, the number of the main
+   clause ("There are 4 objects left, since 2 of the 6 were removed" -> 4; a
+   clause after ", since / because / as / given / compared with ..." is an
+   explanation, while ", which is 0.35" states the result); after a copula ("is", "are", "=") when there is one; numbers
+   written as words ("three objects left" -> 3) when no digit is written.
+
+Every candidate is cleaned like the GPT extractor's output: LaTeX wrappers
+removed, numeric LaTeX written as a plain number ("\\frac{1}{2}" -> "0.5"),
+for multiple choice a leading option letter kept alone ("(B) 12" -> "B") and
+a candidate naming one choice's text reduced to it. Candidates longer than
+MAX_CANDIDATE_CHARS are not answers. Every rule is a regular expression or a
+scan that runs in linear time, so a 1 MB response is scored in well under a second.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from mmreason.problem import Problem
+from mmreason.rewards.extract import find_boxes, is_blank_answer, split_think
+from mmreason.rewards.symbolic import VerificationTimeout, time_limit
+from mmreason.rewards.verify import DEFAULT_TIME_LIMIT, clean_latex, normalize_typography, read_number
+
+LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+MAX_CANDIDATE_CHARS = 300
+"""An extracted answer longer than this is a paragraph, not an answer."""
+
+# ---------------------------------------------------------------- patterns
+
+_PHRASE = re.compile(
+    r"(?:"
+    r"\b(?:the\s+|my\s+|our\s+)?(?:final\s+|correct\s+|right\s+|best\s+|most\s+likely\s+)?"
+    r"(?:answer|option|choice)(?:\s+to\s+(?:the|this)\s+(?:question|problem))?"
+    r"\s+(?:is|would\s+be|should\s+be|will\s+be|must\s+be|=)\b"
+    r"|\b(?:final\s+)?answer\s*(?:\*\*)?\s*[:：]"
+    r"|\bI\s+(?:would\s+|will\s+)?(?:choose|select|pick|go\s+with)\b"
+    r"|答案(?:是|为|應為|应为|[:：])|故选|应选|因此选|所以选|选择?(?=\s*[（(]?[A-Z][)）]?)"
+    r")[ \t*:：]*",
+    re.IGNORECASE,
+)
+# The answer after a phrase runs to the end of its sentence: a period followed by space or the end
+# (not a decimal point), a Chinese full stop, or the end of the line.
+_UNTIL_SENTENCE_END = re.compile(r"(.*?)(?=\.\s|\.$|。|\n|$)")
+_NEXT_LINE = re.compile(r"[ \t*]*\n\s*([^\n]*)")
+_MAX_NEXT_LINE = 60
+
+_LETTER_ONLY = re.compile(r"^(?:(?:option|choice)\s*)?[(\[]?([A-Za-z])[)\]]?[.:)]?$", re.IGNORECASE)
+_LETTER_LEAD = re.compile(
+    r"^(?:(?i:option|choice)\s*)?(?:[(\[]([A-Za-z])[)\]]|([A-Z])\)|([A-Z])[.:](?=\s|$))\s*[-:=]?\s*(.*)$", re.DOTALL
+)
+_FINAL_LETTER = re.compile(r"(?:^|[\s:(（])[(\[]?([A-Z])[)\]]?[.)。]?\s*$")
+_PAREN_LETTER = re.compile(r"\(([A-Z])\)")
+_NUMBER = re.compile(r"(?<![\w.])-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?![\d])|(?<![\w.])-?\.\d+")
+_SENTENCE_SPLIT = re.compile(r"(?<=[.!?。])\s+|\n+")
+_SUBORDINATE = re.compile(
+    r",\s*(?:since|because|as|given|while|where|whereas|after|when|so\s+that|from|with|compared|versus|vs"
+    r"|than|unlike|excluding|not\s+counting)\b"
+    r"|\s(?:because|since|given\s+that)\b",
+    re.IGNORECASE,
+)
+_LEADING_SUBORDINATE = re.compile(r"^(?:after|since|because|if|given|when|while|as|by|from|with|using)\b[^,]*,",
+                                  re.IGNORECASE)
+_COPULA_NUMBER = re.compile(
+    r"(?:\b(?:is|are|was|were|be|equals?|gives?|get|makes?|remains?|becomes?|totals?)\b|=|(?<!\d):)\s*"
+    r"(?:about|approximately|around|roughly|exactly|only|just|nearly|equal\s+to|\$|\\approx|≈)?\s*\$?\s*"
+    r"(-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|-?\.\d+)",
+    re.IGNORECASE,
+)
+_WORD_NUMBERS = {
+    "zero": 0, "none": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
+    "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15,
+    "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19, "twenty": 20, "thirty": 30, "forty": 40,
+    "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90,
+}
+_WORD_NUMBER = re.compile(r"\b(" + "|".join(_WORD_NUMBERS) + r")\b", re.IGNORECASE)
+_LIST = re.compile(r"\[[^\[\]\n]{1,200}\]")
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _decimal(value: Any) -> str:
+    number = float(value)
+    return str(int(number)) if number.is_integer() and abs(number) < 1e15 else repr(number)
+
+
+def _tidy(candidate: str) -> str:
+    """A candidate without markdown emphasis, a closing colon/period, surrounding quotes."""
+    text = candidate.strip().strip("*_`\"' ").rstrip(".:。").strip()
+    return text.strip("*_`\"' ").strip()
+
+
+def _sentences(text: str) -> list[str]:
+    return [s.strip() for s in _SENTENCE_SPLIT.split(text) if s.strip()]
+
+
+def _phrase_candidates(text: str) -> list[str]:
+    """What follows each answer phrase, last phrase first ("" entries dropped)."""
+    found = []
+    for match in _PHRASE.finditer(text):
+        rest = _UNTIL_SENTENCE_END.match(text, match.end())
+        candidate = _tidy(rest.group(1)) if rest else ""
+        if not candidate:  # "Answer:" at the end of its line: the next line, when it is a bare answer
+            following = _NEXT_LINE.match(text, match.end())
+            if following:
+                line = _tidy(following.group(1))
+                if line and len(line) <= _MAX_NEXT_LINE:
+                    candidate = line
+        if candidate:
+            found.append(candidate)
+    return found[::-1]
+
+
+def _mentions(text: str, needle: str) -> list[int]:
+    """Start offsets where `needle` occurs in `text` as a whole word (case-insensitive)."""
+    if not needle:
+        return []
+    pattern = r"(?<![\w.])" + re.escape(needle) + r"(?![\w]|\.\d)"
+    return [m.start() for m in re.finditer(pattern, text, re.IGNORECASE)]
+
+
+def _mentioned_choice(text: str, choices: list[str]) -> int | None:
+    """The one choice whose text `text` names (a longer choice text wins over one it contains), or None."""
+    spans = []
+    for index, choice in enumerate(choices):
+        needle = choice.strip().rstrip(".")
+        for start in _mentions(text, needle):
+            spans.append((start, start + len(needle), index))
+    kept = [s for s in spans if not any(o[0] <= s[0] and s[1] <= o[1] and (o[1] - o[0]) > (s[1] - s[0]) for o in spans)]
+    texts = {choices[index].strip().lower() for _, _, index in kept}
+    if len(texts) != 1:
+        return None
+    return kept[0][2]
+
+
+# ---------------------------------------------------------------- multiple choice
+
+
+def _resolve_choice(candidate: str, choices: list[str], loose: bool = True) -> str | None:
+    """An option letter or a choice text for a multiple-choice candidate, or None when it names neither.
+
+    Strict (loose=False): only a bare letter or exactly a choice text. Loose: also a leading letter
+    ("(B) 12"), one choice's text inside it, or one parenthesised letter.
+    """
+    text = _tidy(clean_latex(candidate))
+    letters = LETTERS[: len(choices)]
+    only = _LETTER_ONLY.match(text)
+    if only and only.group(1).upper() in letters and (only.group(1).isupper() or text != only.group(1)):
+        return only.group(1).upper()
+    lowered = text.lower()
+    for choice in choices:
+        if lowered == choice.strip().lower().rstrip("."):
+            return choice
+    if not loose:
+        return None
+    lead = _LETTER_LEAD.match(text)
+    if lead:
+        letter = (lead.group(1) or lead.group(2) or lead.group(3)).upper()
+        if letter in letters:
+            return letter
+    mentioned = _mentioned_choice(text, choices)
+    if mentioned is not None:
+        return choices[mentioned]
+    parens = {m.group(1) for m in _PAREN_LETTER.finditer(text)} & set(letters)
+    if len(parens) == 1:
+        return parens.pop()
+    return None
+
+
+def _extract_choice(text: str, problem: Problem) -> str:
+    choices = list(problem.choices or [])
+    letters = LETTERS[: len(choices)]
+    whole = _resolve_choice(text, choices, loose=False) if len(text) <= MAX_CANDIDATE_CHARS else None
+    if whole is not None:
+        return whole
+    boxes = [box.content for box in find_boxes(text)[0] if not is_blank_answer(box.content)]
+    if boxes:
+        content = boxes[-1]
+        if len(content) > MAX_CANDIDATE_CHARS:
+            return ""
+        return _resolve_choice(content, choices) or _tidy(clean_latex(content))
+    for candidate in _phrase_candidates(text):
+        if len(candidate) <= MAX_CANDIDATE_CHARS:
+            resolved = _resolve_choice(candidate, choices)
+            if resolved is not None:
+                return resolved
+    first_line = text.lstrip("*# \t").split("\n", 1)[0].strip()
+    lead = _LETTER_LEAD.match(first_line)
+    if lead:
+        letter = (lead.group(1) or lead.group(2) or lead.group(3)).upper()
+        rest = lead.group(4).strip()
+        # "A. 12" / "A: yes": a bare letter then the option, not a sentence starting "A. Smith said".
+        if letter in letters and (lead.group(1) or lead.group(2) or not rest
+                                  or _resolve_choice(rest, choices) == choices[letters.index(letter)]):
+            return letter
+    final = _FINAL_LETTER.search(text.rstrip("*_ \n"))
+    if final and final.group(1) in letters:
+        return final.group(1)
+    sentences = _sentences(text)
+    if sentences:
+        for sentence in (sentences[-1], sentences[0]):
+            if len(sentence) <= 4 * MAX_CANDIDATE_CHARS:
+                mentioned = _mentioned_choice(sentence, choices)
+                if mentioned is not None:
+                    return choices[mentioned]
+    if len(text) <= 4 * MAX_CANDIDATE_CHARS:
+        mentioned = _mentioned_choice(text, choices)
+        if mentioned is not None:
+            return choices[mentioned]
+    parens = {m.group(1) for m in _PAREN_LETTER.finditer(text)} & set(letters)
+    if len(parens) == 1:
+        return parens.pop()
+    return ""
+
+
+# ---------------------------------------------------------------- numbers
+
+
+def _read(text: str, problem: Problem) -> str | None:
+    """A plainly written number for `text` when it states exactly one, else None."""
+    try:
+        value = read_number(text, problem.unit)
+    except VerificationTimeout:
+        return None
+    return _decimal(value) if value is not None else None
+
+
+def _stated_number(sentence: str, integer: bool) -> str | None:
+    """The number a sentence states as its answer (see rule 5 of the module docstring)."""
+    main = _LEADING_SUBORDINATE.sub("", sentence, count=1).strip() or sentence
+    cut = _SUBORDINATE.search(main)
+    if cut and _NUMBER.search(main[: cut.start()]):
+        main = main[: cut.start()]
+    copulas = _COPULA_NUMBER.findall(main)
+    if copulas:
+        return copulas[-1].replace(",", "")
+    numbers = _NUMBER.findall(main)
+    if numbers:
+        return numbers[-1].replace(",", "")
+    if integer:
+        words = _WORD_NUMBER.findall(main)
+        if words:
+            return str(_WORD_NUMBERS[words[-1].lower()])
+    return None
+
+
+def _number_candidate(candidate: str, problem: Problem) -> str | None:
+    """The number a candidate answer states: all of it ("\\frac{7}{20}", "12 cm"), else its stated number."""
+    cleaned = clean_latex(candidate)
+    plain = _read(cleaned, problem)
+    if plain is not None:
+        return plain
+    return _stated_number(cleaned, problem.answer_type == "integer")
+
+
+def _extract_free_form(text: str, problem: Problem) -> str:
+    numeric = problem.answer_type in ("integer", "float")
+    if numeric:
+        try:
+            return _decimal(float(text.replace(",", "") if re.fullmatch(r"-?\d{1,3}(,\d{3})+(\.\d+)?", text) else text))
+        except (ValueError, OverflowError):
+            pass
+    boxes = [box.content for box in find_boxes(text)[0] if not is_blank_answer(box.content)]
+    candidates = [boxes[-1]] if boxes else _phrase_candidates(text)
+    for candidate in candidates:
+        if len(candidate) > MAX_CANDIDATE_CHARS:
+            continue
+        if not numeric:
+            return _tidy(clean_latex(candidate))
+        stated = _number_candidate(candidate, problem)
+        if stated is not None:
+            return stated
+        if boxes:
+            return _tidy(clean_latex(candidate))
+    if problem.answer_type == "list":
+        lists = _LIST.findall(text)
+        return lists[-1] if lists else ""
+    if not numeric:
+        return ""
+    integer = problem.answer_type == "integer"
+    for sentence in reversed(_sentences(text)):
+        if _NUMBER.search(sentence) or (integer and _WORD_NUMBER.search(sentence)):
+            stated = _stated_number(sentence, integer)
+            if stated is not None:
+                return stated
+    return ""
+
+
+# ---------------------------------------------------------------- entry point
+
+
+def extract_mathvista(response: str, problem: Problem) -> str:
+    """The answer in a free-text response by rules (see the module docstring); "" when none is found."""
+    _, final = split_think(response)
+    text = normalize_typography(final if final is not None else response).strip()
+    if not text:
+        return ""
+    with time_limit(DEFAULT_TIME_LIMIT):  # numeric LaTeX is read by sympy, in the time-limited helper
+        if problem.question_type == "multi_choice":
+            return _extract_choice(text, problem)
+        return _extract_free_form(text, problem)
+
+
+__all__ = ["extract_mathvista", "MAX_CANDIDATE_CHARS"]

@@ -1,0 +1,92 @@
+"""MathVista extraction on the answer forms of real model outputs (issue 25), and the agreement benchmark
+on the hand-written official-format fixture (tests/fixtures/mathvista_responses)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from mmreason.eval.extraction import extract_mathvista
+from mmreason.eval.scoring import normalize_mathvista
+from mmreason.problem import Problem
+
+
+def mc(answer, choices):
+    return Problem(pid="p", question="q", answer=answer, answer_type="text", question_type="multi_choice",
+                   choices=choices)
+
+
+def free(answer, answer_type="integer", precision=None, unit=None):
+    return Problem(pid="p", question="q", answer=answer, answer_type=answer_type, precision=precision, unit=unit)
+
+
+SHAPES = mc("circle", ["triangle", "square", "circle", "pentagon"])
+YES_NO = mc("Yes", ["Yes", "No"])
+TREND = mc("decrease", ["increase", "decrease", "stay the same"])
+CLOCK = mc("o'clock", ["half past", "quarter to", "o'clock", "quarter past"])
+QUARTERS = mc("quarter to", ["quarter", "quarter to", "quarter past"])
+NUMBERS = mc("16", ["12", "14", "16", "18"])
+COUNT = free("4")
+
+# (case, problem, response, extraction, scored correct)
+CASES = [
+    ("leading option in parentheses", SHAPES, "(C) circle", "C", True),
+    ("leading option, closing parenthesis", NUMBERS, "C) 16", "C", True),
+    ("leading option, yes", YES_NO, "(A) yes", "A", True),
+    ("leading option, capitalised text", TREND, "(B) Decrease", "B", True),
+    ("leading option, then reasoning", TREND, "(B) decrease\nWarm water holds less oxygen.", "B", True),
+    ("the correct option is", TREND, "The correct option is (B) decrease.", "B", True),
+    ("the answer to the question is", SHAPES, "The answer to the question is (C) circle.", "C", True),
+    ("chinese answer phrase", SHAPES, "所以，答案是(C)", "C", True),
+    ("chinese full-width parentheses", SHAPES, "所以，答案是（C）", "C", True),
+    ("chinese 故选", SHAPES, "∠BOC=145°，故选C。", "C", True),
+    ("choice text leads a sentence", YES_NO, "Yes, the function is even.", "Yes", True),
+    ("choice text inside a sentence", CLOCK, "The time shown is twelve o'clock.", "o'clock", True),
+    ("longer choice text wins", QUARTERS, "It is a quarter to three.", "quarter to", True),
+    ("two choice texts named: none", YES_NO, "Yes or no, it is hard to say.", "", False),
+    ("answer colon does not read a sentence on the next line", COUNT,
+     "Answer:\nLet me count the cubes again, there are 4 of them.", "4", True),
+    ("answer colon reads a bare answer on the next line", NUMBERS, "**Answer:**\n(C) 16", "C", True),
+    ("number in words", COUNT, "After subtracting, there are four objects left.", "4", True),
+    ("stated number, not the explanation's", COUNT,
+     "There are 4 objects left, since 2 of the 6 objects were removed.", "4", True),
+    ("copula number", free("5", unit="years"), "The ages are 45 and 50, so the age gap is 5 years.", "5", True),
+    ("which-clause states the result", free("0.35", "float", 2), "The ratio is 7:20, which is 0.35.", "0.35", True),
+    ("compared-with clause is not the answer", free("1000"), "The largest bar is 1000, compared with 850.", "1000", True),
+    ("first number of the stated answer", COUNT, "The answer is 4 because 6 - 2 = 4 and 1 more is 5.", "4", True),
+    ("boxed after echoed empty box", COUNT, "Put the answer in \\boxed{}. \\boxed{4}", "4", True),
+    ("unicode minus", free("-3"), "The answer is −3.", "-3", True),
+    ("thin-space thousands", free("1000"), "\\boxed{1\u202f000}", "1000", True),
+]
+
+
+@pytest.mark.parametrize("prob,response,extraction,correct", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_answer_forms(prob, response, extraction, correct):
+    got = extract_mathvista(response, prob)
+    assert got == extraction
+    assert (normalize_mathvista(got, prob, ignore_empty_extractions=True) == prob.answer) is correct
+
+
+def test_nearest_choice_fallback_no_longer_picks_square():
+    """The issue's example: "(C) circle" used to extract nothing and fall to the nearest choice, "square"."""
+    assert normalize_mathvista(extract_mathvista("(C) circle", SHAPES), SHAPES) == "circle"
+
+
+def test_long_response_is_not_an_answer():
+    """A paragraph inside a box is not an extraction (and cannot make the edit-distance fallback slow)."""
+    assert extract_mathvista("\\boxed{" + "word " * 100_000 + "}", SHAPES) == ""
+
+
+def test_agreement_benchmark_on_the_fixture(repo_root):
+    result = subprocess.run(
+        [sys.executable, "scripts/bench_mathvista_agreement.py", "tests/fixtures/mathvista_responses", "--show", "0"],
+        cwd=repo_root, capture_output=True, text=True, check=True,
+    )
+    lines = result.stdout.strip().splitlines()
+    models = {line.split()[0] for line in lines[:-1]}
+    assert models == {"shortqa", "chatcot", "r1style", "wrongs", "heldout"}
+    last = lines[-1]
+    assert last.startswith("agreement: ") and last.endswith("(75 responses)")
+    assert float(last.split()[1]) >= 0.95
