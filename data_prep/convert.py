@@ -24,6 +24,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", required=True, help="output directory for the shards")
     parser.add_argument("--shard-size", type=int, default=1000, help="problems per shard")
     parser.add_argument("--prefix", default="shard", help="shard file name prefix")
+    parser.add_argument("--allow-outside-paths", action="store_true",
+                        help="let image paths in the input lead outside the input directory (absolute, ../, symlinks)")
     return parser.parse_args(argv)
 
 
@@ -38,7 +40,9 @@ def main(argv: list[str] | None = None) -> int:
             yield problem
 
     try:
-        shards = write_shards(counting(convert(args.format, args.input)), args.out, args.shard_size, args.prefix)
+        problems = convert(args.format, args.input, allow_outside_paths=args.allow_outside_paths)
+        # write_shards replaces the previous {prefix}-*.tar in --out only once every problem converted
+        shards = write_shards(counting(problems), args.out, args.shard_size, args.prefix)
     except (ConvertError, ValueError) as err:
         print(f"convert: error: {err}", file=sys.stderr)
         return 2

@@ -10,6 +10,8 @@ section (`cfg.rollout`, `cfg.algo`, ...), never the whole tree.
 from __future__ import annotations
 
 import dataclasses
+import logging
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Sequence, TypeVar
@@ -18,6 +20,7 @@ from omegaconf import MISSING, OmegaConf
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException, ValidationError
 
 from mmreason.rl.presets import PRESETS  # imports nothing of mmreason at module level: no cycle
+from mmreason.rundir import RESUME_MODES  # imports nothing of mmreason: no cycle
 
 STAGES = ("sft", "rl")
 ALGORITHMS = tuple(PRESETS)
@@ -31,6 +34,10 @@ MOVED_KEYS = {
     "algo.overlong_penalty": "reward.overlong_penalty",
 }
 """Keys of older configs and where they live now (named in the unknown-key error)."""
+REMOVED_KEYS = {
+    "data.num_workers": "it was never read: shards are decoded in each rank's own process",
+}
+"""Keys of older configs that no longer exist, and why (named in the unknown-key error)."""
 
 
 class ConfigError(ValueError):
@@ -69,8 +76,9 @@ class DataConfig:
     """Optional system message placed before the user turn."""
     shuffle_buffer: int = 1000
     """Samples held in webdataset's shuffle buffer (0 keeps shard order)."""
-    num_workers: int = 0
-    """DataLoader workers per rank for decoding shards."""
+    max_image_pixels: int = 36_000_000
+    """Largest image (width x height) any stage decodes; a bigger one is skipped and counted like a corrupt sample
+    (its header is read, its pixels never are). Default 36 M pixels (mmreason.problem.DEFAULT_MAX_IMAGE_PIXELS)."""
     max_length: int = 2048
     """SFT: longest tokenized example (prompt + answer) in tokens; longer ones are dropped and counted."""
 
@@ -233,8 +241,10 @@ class TrainConfig:
     """Steps between checkpoints (DeepSpeed state for resume + HF export to hf/latest); 0 saves only at the end."""
     keep_checkpoints: int = 2
     """DeepSpeed checkpoints kept on disk (older ones are deleted)."""
-    resume: bool = True
-    """Resume from the newest checkpoint in output_dir/checkpoints when one exists."""
+    resume: str = "auto"
+    """auto: continue the run in output_dir when its recorded config (run.json) matches, fail naming the keys
+    that differ when not; never: fail if output_dir holds checkpoints; force: continue from the newest checkpoint
+    whatever the config. Older configs' true/false mean auto/never. See mmreason/rundir.py."""
     eval_every: int = 0
     """Steps between validation passes on data.eval (0 = only at the end when data.eval is set)."""
     log_every: int = 1
@@ -353,6 +363,7 @@ def _explain(err: OmegaConfBaseException, schema: type, path: Any) -> str:
         section = _section_type(schema, key.rsplit(".", 1)[0] if "." in key else "")
         valid = [f.name for f in dataclasses.fields(section)] if section else []
         moved = f" (it moved to {MOVED_KEYS[key]!r})" if key in MOVED_KEYS else ""
+        moved = f" (removed: {REMOVED_KEYS[key]})" if key in REMOVED_KEYS else moved
         return f"{where}: unknown key {key!r}{moved}; valid keys here: {valid}"
     if isinstance(err, ValidationError):
         value = getattr(err, "value", None) if hasattr(err, "value") else None
@@ -393,6 +404,109 @@ def _field_type(schema: type, key: str) -> str:
     return "value"
 
 
+@dataclass(frozen=True)
+class Range:
+    """Allowed values of a numeric key: low/high bounds (None = unbounded), each closed unless *_open."""
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+
+    def __contains__(self, value: float) -> bool:
+        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
+            return False
+        return self.high is None or (value < self.high if self.high_open else value <= self.high)
+
+    def __str__(self) -> str:
+        low = "-inf" if self.low is None else f"{self.low:g}"
+        high = "inf" if self.high is None else f"{self.high:g}"
+        return f"{'(' if self.low_open or self.low is None else '['}{low}, {high}{')' if self.high_open or self.high is None else ']'}"
+
+
+AT_LEAST_0, AT_LEAST_1, POSITIVE = Range(0), Range(1), Range(0, low_open=True)
+FRACTION, FRACTION_ABOVE_0, ANY = Range(0, 1), Range(0, 1, low_open=True), Range()
+NUMERIC_RANGES: dict[str, Range] = {
+    "model.min_pixels": AT_LEAST_1,
+    "model.max_pixels": AT_LEAST_1,
+    "data.shuffle_buffer": AT_LEAST_0,
+    "data.max_image_pixels": AT_LEAST_1,
+    "data.max_length": AT_LEAST_1,
+    "rollout.group_size": AT_LEAST_1,          # RL needs >= 2 (checked with the stage)
+    "rollout.prompts_per_step": AT_LEAST_1,
+    "rollout.temperature": AT_LEAST_0,         # RL needs > 0 (checked with the stage)
+    "rollout.top_p": FRACTION_ABOVE_0,
+    "rollout.max_new_tokens": AT_LEAST_1,
+    "rollout.generation_batch_size": AT_LEAST_1,
+    "rollout.repetition_ngram": AT_LEAST_1,
+    "rollout.repetition_count": AT_LEAST_0,    # 0 disables detection
+    "rollout.vllm_gpu_memory_utilization": FRACTION_ABOVE_0,
+    "rollout.vllm_tensor_parallel_size": AT_LEAST_1,
+    "rollout.vllm_cpu_kv_cache_gib": AT_LEAST_1,
+    "rollout.vllm_max_model_len": AT_LEAST_1,  # and > rollout.max_new_tokens (cross-field)
+    "rollout.vllm_max_images_per_prompt": AT_LEAST_1,
+    "algo.clip_eps_low": Range(0, 1, high_open=True),
+    "algo.clip_eps_high": AT_LEAST_0,
+    "algo.beta": AT_LEAST_0,
+    "algo.ppo_epochs": AT_LEAST_1,
+    "algo.max_sampling_rounds": AT_LEAST_0,
+    "algo.length_normalizer": AT_LEAST_1,
+    "algo.tau": AT_LEAST_0,                    # the mirror-descent loss needs > 0 (cross-field)
+    "algo.reference_refresh_every": AT_LEAST_1,
+    "reward.accuracy_weight": AT_LEAST_0,
+    "reward.format_weight": AT_LEAST_0,
+    "reward.length_penalty_weight": AT_LEAST_0,
+    "reward.length_penalty_start_step": AT_LEAST_0,
+    "reward.overlong_buffer": AT_LEAST_0,      # and < rollout.max_new_tokens (cross-field)
+    "reward.overlong_penalty": AT_LEAST_0,
+    "reward.repetition_penalty": Range(None, 0),  # a penalty: added to the reward, so <= 0
+    "reward.language_consistency_weight": AT_LEAST_0,
+    "reward.function_weight": ANY,             # the user's own term: either sign, finite
+    "optim.lr": Range(0, 1, low_open=True),
+    "optim.weight_decay": AT_LEAST_0,
+    "optim.beta1": Range(0, 1, high_open=True),
+    "optim.beta2": Range(0, 1, high_open=True),
+    "optim.eps": POSITIVE,
+    "optim.warmup_steps": AT_LEAST_0,
+    "optim.min_lr_ratio": FRACTION,
+    "optim.max_grad_norm": AT_LEAST_0,         # 0 disables clipping
+    "optim.vision_lr_scale": POSITIVE,
+    "train.max_steps": AT_LEAST_1,
+    "train.seed": Range(0, 2**32 - 1),         # numpy's seed range
+    "train.batch_size": AT_LEAST_1,
+    "train.micro_batch_size": AT_LEAST_1,
+    "train.save_every": AT_LEAST_0,            # 0 saves only at the end
+    "train.keep_checkpoints": AT_LEAST_1,
+    "train.eval_every": AT_LEAST_0,            # 0 validates only at the end
+    "train.log_every": AT_LEAST_1,
+    "train.zero_stage": Range(0, 3),
+    "eval.num_problems": AT_LEAST_1,
+    "eval.batch_size": AT_LEAST_1,
+    "eval.max_new_tokens": AT_LEAST_1,
+    "eval.temperature": AT_LEAST_0,            # 0 = greedy
+    "sampler.curriculum_switch_step": AT_LEAST_0,
+    "sampler.curriculum_easy_fraction": FRACTION_ABOVE_0,
+    "sampler.prior_success": FRACTION,
+    "sampler.prior_weight": POSITIVE,
+    "sampler.min_weight": FRACTION_ABOVE_0,    # every problem keeps some chance
+}
+"""The allowed range of every numeric key of `Config` (None, where a key allows it, is always accepted);
+floats must also be finite. tests/test_config_ranges.py checks that every numeric field has an entry."""
+
+
+def check_ranges(cfg: Any, ranges: dict[str, Range] = NUMERIC_RANGES) -> None:
+    """Raise ConfigError naming the first key whose value is outside its range (or NaN / infinite)."""
+    for key, allowed in ranges.items():
+        section, name = key.split(".")
+        value = getattr(getattr(cfg, section), name)
+        if value is None:
+            continue
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"config key {key!r}: {value} is not a finite number; allowed range {allowed}")
+        if value not in allowed:
+            raise ConfigError(f"config key {key!r}: {value} is outside the allowed range {allowed}")
+
+
 def validate(cfg: Config) -> Config:
     """Cross-field rules for the training configs; raises ConfigError naming the key."""
 
@@ -403,6 +517,13 @@ def validate(cfg: Config) -> Config:
         fail("stage", f"{cfg.stage!r} is not a stage; expected one of {list(STAGES)}")
     if cfg.algo.name not in ALGORITHMS:
         fail("algo.name", f"{cfg.algo.name!r} is not an algorithm; expected one of {list(ALGORITHMS)}")
+    legacy_resume = {"true": "auto", "false": "never"}.get(str(cfg.train.resume).lower())
+    if legacy_resume is not None:  # configs from before train.resume took a mode
+        logging.getLogger(__name__).warning("train.resume=%s is read as train.resume=%s", cfg.train.resume, legacy_resume)
+        cfg.train.resume = legacy_resume
+    if cfg.train.resume not in RESUME_MODES:
+        fail("train.resume", f"{cfg.train.resume!r}; expected one of {list(RESUME_MODES)} (or true / false: auto / never)")
+    check_ranges(cfg)
     _resolve_presets(cfg, fail)
     _check_reward(cfg.reward, fail)
     for source in cfg.reward.answer_sources:
@@ -412,51 +533,14 @@ def validate(cfg: Config) -> Config:
         fail("model.dtype", f"{cfg.model.dtype!r}; expected auto, float32, bfloat16 or float16")
     if cfg.model.attn_implementation not in ("auto", "sdpa", "eager", "flash_attention_2"):
         fail("model.attn_implementation", f"{cfg.model.attn_implementation!r}; expected auto, sdpa, eager or flash_attention_2")
-    positive = {
-        "train.max_steps": cfg.train.max_steps,
-        "train.batch_size": cfg.train.batch_size,
-        "train.micro_batch_size": cfg.train.micro_batch_size,
-        "rollout.group_size": cfg.rollout.group_size,
-        "rollout.prompts_per_step": cfg.rollout.prompts_per_step,
-        "rollout.max_new_tokens": cfg.rollout.max_new_tokens,
-        "rollout.generation_batch_size": cfg.rollout.generation_batch_size,
-        "algo.ppo_epochs": cfg.algo.ppo_epochs,
-        "optim.lr": cfg.optim.lr,
-        "optim.vision_lr_scale": cfg.optim.vision_lr_scale,
-        "eval.batch_size": cfg.eval.batch_size,
-        "data.max_length": cfg.data.max_length,
-    }
-    for key, value in positive.items():
-        if value <= 0:
-            fail(key, f"must be > 0, got {value}")
-    for key in ("train.save_every", "train.eval_every", "optim.warmup_steps", "reward.overlong_buffer"):
-        section, name = key.split(".")
-        if getattr(getattr(cfg, section), name) < 0:
-            fail(key, "must be >= 0")
-    if not 0 <= cfg.algo.clip_eps_low < 1:
-        fail("algo.clip_eps_low", f"must be in [0, 1), got {cfg.algo.clip_eps_low}")
-    if cfg.algo.clip_eps_high < 0:
-        fail("algo.clip_eps_high", f"must be >= 0, got {cfg.algo.clip_eps_high}")
-    if cfg.algo.beta < 0:
-        fail("algo.beta", f"must be >= 0, got {cfg.algo.beta}")
+    # Ranges of single keys are in NUMERIC_RANGES (checked above); what follows relates keys to each other.
     if cfg.algo.loss == "mirror_descent" and cfg.algo.tau <= 0:
         fail("algo.tau", "the k1.5 mirror-descent surrogate needs tau > 0")
-    if cfg.algo.reference_refresh_every < 1:
-        fail("algo.reference_refresh_every", f"must be >= 1, got {cfg.algo.reference_refresh_every}")
     if cfg.reward.overlong_buffer >= cfg.rollout.max_new_tokens:
         fail("reward.overlong_buffer", f"must be smaller than rollout.max_new_tokens ({cfg.rollout.max_new_tokens})")
-    if not 0 < cfg.rollout.top_p <= 1:
-        fail("rollout.top_p", f"must be in (0, 1], got {cfg.rollout.top_p}")
     for key, engine in (("rollout.engine", cfg.rollout.engine), ("eval.engine", cfg.eval.engine)):
         if engine not in ENGINES:
             fail(key, f"{engine!r} is not a generation engine; expected one of {list(ENGINES)}")
-    if not 0 < cfg.rollout.vllm_gpu_memory_utilization <= 1:
-        fail("rollout.vllm_gpu_memory_utilization", f"must be in (0, 1], got {cfg.rollout.vllm_gpu_memory_utilization}")
-    for key in ("vllm_tensor_parallel_size", "vllm_max_images_per_prompt"):
-        if getattr(cfg.rollout, key) < 1:
-            fail(f"rollout.{key}", f"must be >= 1, got {getattr(cfg.rollout, key)}")
-    if cfg.rollout.vllm_cpu_kv_cache_gib < 1:
-        fail("rollout.vllm_cpu_kv_cache_gib", f"must be >= 1, got {cfg.rollout.vllm_cpu_kv_cache_gib}")
     if cfg.rollout.vllm_max_model_len is not None and cfg.rollout.vllm_max_model_len <= cfg.rollout.max_new_tokens:
         fail("rollout.vllm_max_model_len", f"must exceed rollout.max_new_tokens ({cfg.rollout.max_new_tokens}) to leave room for the prompt")
     if cfg.stage == "rl":
@@ -468,20 +552,8 @@ def validate(cfg: Config) -> Config:
         fail("sampler.strategy", f"{cfg.sampler.strategy!r} is not a strategy; expected one of {list(SAMPLER_STRATEGIES)}")
     if cfg.sampler.difficulty_from not in DIFFICULTY_SOURCES:
         fail("sampler.difficulty_from", f"{cfg.sampler.difficulty_from!r}; expected one of {list(DIFFICULTY_SOURCES)}")
-    if cfg.sampler.curriculum_switch_step < 0:
-        fail("sampler.curriculum_switch_step", f"must be >= 0, got {cfg.sampler.curriculum_switch_step}")
-    if not 0 < cfg.sampler.curriculum_easy_fraction <= 1:
-        fail("sampler.curriculum_easy_fraction", f"must be in (0, 1], got {cfg.sampler.curriculum_easy_fraction}")
-    if not 0 <= cfg.sampler.prior_success <= 1:
-        fail("sampler.prior_success", f"must be in [0, 1], got {cfg.sampler.prior_success}")
-    if cfg.sampler.prior_weight <= 0:
-        fail("sampler.prior_weight", f"must be > 0 (pseudo-attempts of the prior), got {cfg.sampler.prior_weight}")
-    if not 0 < cfg.sampler.min_weight <= 1:
-        fail("sampler.min_weight", f"must be in (0, 1] so every problem keeps some chance, got {cfg.sampler.min_weight}")
     if cfg.optim.schedule not in ("cosine", "constant"):
         fail("optim.schedule", f"{cfg.optim.schedule!r}; expected cosine or constant")
-    if cfg.train.zero_stage not in (0, 1, 2, 3):
-        fail("train.zero_stage", f"must be 0, 1, 2 or 3, got {cfg.train.zero_stage}")
     if cfg.train.deepspeed_config is not None and not Path(cfg.train.deepspeed_config).is_file():
         fail("train.deepspeed_config", f"file {cfg.train.deepspeed_config!r} does not exist")
     return cfg

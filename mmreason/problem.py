@@ -145,14 +145,44 @@ def encode_png(image: Image.Image) -> bytes:
     return buffer.getvalue()
 
 
+DEFAULT_MAX_IMAGE_PIXELS = 6000 * 6000
+"""Default of `data.max_image_pixels`: 36 M pixels (about 108 MB as RGB). Bigger images are refused before
+their pixels are decoded (a 17 KB PNG can declare 12,000 x 12,000 pixels: 10 s and 765 MB to decode)."""
+_max_image_pixels = DEFAULT_MAX_IMAGE_PIXELS
+
+
+def set_max_image_pixels(limit: int) -> None:
+    """The pixel cap every `decode_image` in this process applies (train.py sets it from data.max_image_pixels)."""
+    global _max_image_pixels
+    if limit < 1:
+        raise ValueError(f"max_image_pixels must be >= 1, got {limit}")
+    _max_image_pixels = int(limit)
+
+
+def max_image_pixels() -> int:
+    return _max_image_pixels
+
+
 def decode_image(data: bytes, where: str) -> Image.Image:
-    """Decode image bytes fully (a truncated file fails here, not later in a batch)."""
+    """Decode image bytes fully (a truncated file fails here, not later in a batch).
+
+    An image whose header declares more than `max_image_pixels()` pixels is refused before its pixels are
+    decoded; like an undecodable image it raises ProblemError, so stream readers skip and count the sample.
+    """
     try:
         image = Image.open(io.BytesIO(data))
+    except Exception as err:  # PIL raises several unrelated types for bad data (and DecompressionBombError)
+        raise ProblemError(f"{where}: field 'images': cannot decode image ({err})") from err
+    width, height = image.size
+    if width * height > _max_image_pixels:
+        raise ProblemError(f"{where}: field 'images': image of {width} x {height} = {width * height} pixels is over "
+                           f"the cap of {_max_image_pixels} (data.max_image_pixels)")
+    try:
         image.load()
-    except Exception as err:  # PIL raises several unrelated types for bad data
+    except Exception as err:
         raise ProblemError(f"{where}: field 'images': cannot decode image ({err})") from err
     return image
 
 
-__all__ = ["Problem", "ProblemError", "ANSWER_TYPES", "QUESTION_TYPES", "encode_png", "decode_image"]
+__all__ = ["Problem", "ProblemError", "ANSWER_TYPES", "QUESTION_TYPES", "DEFAULT_MAX_IMAGE_PIXELS", "encode_png",
+           "decode_image", "max_image_pixels", "set_max_image_pixels"]

@@ -50,7 +50,13 @@ class ConvertError(ValueError):
 
 
 class Row(dict):
-    """One input record plus where it came from (for error messages)."""
+    """One input record plus where it came from (for error messages).
+
+    `root` is the input directory image paths must stay inside (None: no confinement), unless `allow_outside`.
+    """
+
+    root: Path | None = None
+    allow_outside: bool = False
 
     def __init__(self, values: dict[str, Any], path: Path, where: str, number: int):
         super().__init__(values)
@@ -183,6 +189,9 @@ def load_image(row: Row, value: Any, field_name: str) -> Image.Image:
         path = Path(value)
         if not path.is_absolute():
             path = row.path.parent / path
+        if row.root is not None and not row.allow_outside and not path.resolve().is_relative_to(row.root.resolve()):
+            raise row.fail(f"field {field_name!r}: image path {value!r} leads outside the input directory {row.root} "
+                           f"(to {path.resolve()}); pass --allow-outside-paths to read it anyway")
         if not path.is_file():
             raise row.fail(f"field {field_name!r}: image file {path} not found")
         try:
@@ -323,15 +332,27 @@ CONVERTERS: dict[str, Callable[[Row], Problem]] = {
 }
 
 
-def convert(fmt: str, input_path: str | Path) -> Iterator[Problem]:
-    """Problems from `input_path` (a file or a directory of files) in format `fmt` (see FORMATS)."""
+def convert(fmt: str, input_path: str | Path, allow_outside_paths: bool = False) -> Iterator[Problem]:
+    """Problems from `input_path` (a file or a directory of files) in format `fmt` (see FORMATS).
+
+    Image paths in the rows must lead (after `..` and symlinks) inside the input directory (`input_path`, or
+    the directory of an input file) unless `allow_outside_paths`: a shared dataset file cannot make the
+    conversion embed /etc/passwd-like files it happens to find.
+    """
     if fmt not in CONVERTERS:
         raise ConvertError(f"unknown format {fmt!r}; expected one of {list(CONVERTERS)}")
     files = input_files(input_path)
     if fmt == "jsonl" and any(f.suffix != ".jsonl" for f in files):
         raise ConvertError(f"format jsonl reads .jsonl files, got {[str(f) for f in files if f.suffix != '.jsonl']}")
     to_problem = CONVERTERS[fmt]
-    return (to_problem(row) for path in files for row in read_rows(path))
+    root = Path(input_path) if Path(input_path).is_dir() else Path(input_path).parent
+
+    def confined(rows: Iterator[Row]) -> Iterator[Row]:
+        for row in rows:
+            row.root, row.allow_outside = root, allow_outside_paths
+            yield row
+
+    return (to_problem(row) for path in files for row in confined(read_rows(path)))
 
 
 __all__ = ["ConvertError", "FORMATS", "convert", "infer_answer_type", "to_rgb"]

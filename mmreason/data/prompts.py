@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from mmreason.problem import Problem
 
@@ -42,7 +43,9 @@ def template_path(name_or_path: str) -> Path:
 @functools.lru_cache(maxsize=32)
 def load_template(name_or_path: str) -> jinja2.Template:
     path = template_path(name_or_path)
-    env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=False)
+    # Sandboxed: a template (a file anyone may pass by path) can format the problem, not reach Python internals
+    # (`{{ problem.__class__.__mro__ }}`-style escapes raise SecurityError) nor change the objects it is given.
+    env = ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined, keep_trailing_newline=False)
     try:
         return env.from_string(path.read_text())
     except jinja2.TemplateSyntaxError as err:
@@ -62,7 +65,7 @@ def render_prompt(problem: Problem, template: str) -> str:
             question_type=problem.question_type,
             meta=problem.meta,
         )
-    except jinja2.UndefinedError as err:
+    except (jinja2.UndefinedError, jinja2.exceptions.SecurityError) as err:
         raise TemplateError(f"prompt template {template!r} on problem {problem.pid!r}: {err}") from err
     return text.strip()
 

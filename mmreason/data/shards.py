@@ -15,16 +15,24 @@ decoding, not tar reading, is the expensive part).
 Corrupt samples (malformed JSON, truncated or undecodable images) are skipped,
 logged with `logging.warning` naming the shard and the sample key, and counted
 in a `SkipCounter`. A shard that cannot be opened or is not a tar file raises
-`ShardError` naming it.
+`ShardError` naming it. A local shard read to its end is checked for the tar
+end-of-archive marker and against the sample count `write_shards` recorded in
+`shards.json`: a shard cut short (even exactly at a tar block boundary, which
+reads as a valid shorter archive) is logged with the number of samples lost
+and recorded in `SkipCounter.truncated`.
 """
 
 from __future__ import annotations
 
+import glob
 import itertools
+import json
 import logging
 import os
 import random
+import shutil
 import tarfile
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
@@ -41,6 +49,8 @@ from mmreason.problem import Problem, ProblemError
 logger = logging.getLogger(__name__)
 
 SHARD_SUFFIX = ".tar"
+SHARD_MANIFEST = "shards.json"
+"""Written by `write_shards` beside the shards: the sample count of each, checked by the readers."""
 MAX_SKIP_RECORDS = 100
 """A SkipCounter remembers this many (shard, key, reason) records; `count` keeps counting past it."""
 
@@ -57,8 +67,11 @@ def write_shards(
 ) -> list[Path]:
     """Write problems to `out_dir/{prefix}-000000.tar`, ... with `shard_size` samples per shard.
 
-    Each shard is written under a `.tmp` name and renamed when complete, so a
-    crashed run never leaves a half-written `*.tar` that a reader would pick up.
+    The writer owns its shards in `out_dir`: they are written into a staging directory beside them, and only
+    when every problem is written are the previous `{prefix}-*.tar` files removed and the new ones moved in.
+    So a rerun never leaves stale shards of an earlier run, and a failed one (a bad record, a full disk)
+    leaves the previous shards as they were and no partial ones. The sample count of each shard goes to
+    `out_dir/shards.json` (SHARD_MANIFEST), which readers check to report samples lost to truncation.
     Entries carry mtime 0, so the same problems always give byte-identical shards.
     Returns the shard paths in order (empty when there were no problems).
     Raises ValueError on a repeated pid (webdataset would merge the two samples).
@@ -67,12 +80,11 @@ def write_shards(
         raise ValueError(f"write_shards: shard_size must be >= 1, got {shard_size}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    written: list[Path] = []
+    staging = Path(tempfile.mkdtemp(prefix=f".{prefix}-writing-", dir=out_dir))
+    counts: list[int] = []
     seen_pids: set[str] = set()
     writer: TarWriter | None = None
     file = None
-    tmp_path = final_path = None
-    in_current = 0
     try:
         for problem in problems:
             if problem.pid in seen_pids:
@@ -80,30 +92,52 @@ def write_shards(
             seen_pids.add(problem.pid)
             sample = problem.to_sample()  # validates first, so a bad record names itself
             if writer is None:
-                final_path = out_dir / f"{prefix}-{len(written):06d}{SHARD_SUFFIX}"
-                tmp_path = final_path.with_name(final_path.name + ".tmp")
-                file = open(tmp_path, "wb")
+                file = open(staging / f"{prefix}-{len(counts):06d}{SHARD_SUFFIX}", "wb")
                 writer = TarWriter(file, encoder=False, mtime=0)
+                counts.append(0)
             writer.write(sample)
-            in_current += 1
-            if in_current == shard_size:
+            counts[-1] += 1
+            if counts[-1] == shard_size:
                 writer.close()
                 file.close()
-                os.replace(tmp_path, final_path)
-                written.append(final_path)
-                writer, file, in_current = None, None, 0
+                writer = None
         if writer is not None:
             writer.close()
             file.close()
-            os.replace(tmp_path, final_path)
-            written.append(final_path)
             writer = None
+        names = [f"{prefix}-{i:06d}{SHARD_SUFFIX}" for i in range(len(counts))]
+        for stale in out_dir.glob(f"{glob.escape(prefix)}-*{SHARD_SUFFIX}"):
+            stale.unlink()
+        for name in names:
+            os.replace(staging / name, out_dir / name)
+        _update_manifest(out_dir, prefix, dict(zip(names, counts)))
     finally:
-        if writer is not None:  # an error mid-shard: drop the partial file
+        if writer is not None:  # an error mid-shard
             writer.close()
             file.close()
-            Path(tmp_path).unlink(missing_ok=True)
-    return written
+        shutil.rmtree(staging, ignore_errors=True)
+    return [out_dir / name for name in names]
+
+
+def _update_manifest(out_dir: Path, prefix: str, counts: dict[str, int]) -> None:
+    """Replace this prefix's entries of out_dir/shards.json (other prefixes' entries stay)."""
+    path = out_dir / SHARD_MANIFEST
+    samples = read_manifest(out_dir)
+    samples = {name: n for name, n in samples.items()
+               if not name.startswith(f"{prefix}-") and (out_dir / name).is_file()}
+    samples.update(counts)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps({"samples": dict(sorted(samples.items()))}, indent=1) + "\n")
+    os.replace(tmp, path)
+
+
+def read_manifest(shard_dir: str | Path) -> dict[str, int]:
+    """{shard file name: sample count} from shard_dir/shards.json ({} when there is none or it is unreadable)."""
+    path = Path(shard_dir) / SHARD_MANIFEST
+    try:
+        return {str(k): int(v) for k, v in json.loads(path.read_text())["samples"].items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
 
 
 # ---------------------------------------------------------------- finding
@@ -161,11 +195,19 @@ class SkipCounter:
     count: int = 0
     records: list[tuple[str, str, str]] = field(default_factory=list)
     """(shard url, sample key, reason) of the first MAX_SKIP_RECORDS skips."""
+    truncated: dict[str, int | None] = field(default_factory=dict)
+    """Shards found truncated or short -> samples lost from each (None: unknown, the shard has no manifest).
+    Lost samples were never read, so they are not in `count` (which counts samples read and skipped)."""
 
     def add(self, url: str, key: str, reason: str) -> None:
         self.count += 1
         if len(self.records) < MAX_SKIP_RECORDS:
             self.records.append((url, key, reason))
+
+    @property
+    def lost(self) -> int:
+        """Samples known lost to truncated shards (each shard counted once, however often it is read)."""
+        return sum(n for n in self.truncated.values() if n)
 
 
 @dataclass(frozen=True)
@@ -227,22 +269,73 @@ def shuffled(items: Iterable[Any], buffer_size: int, rng: random.Random) -> Iter
     yield from buffer
 
 
-def read_raw_samples(url: str) -> Iterator[dict[str, Any]]:
+def read_raw_samples(url: str, skipped: SkipCounter | None = None) -> Iterator[dict[str, Any]]:
     """Raw samples (`__key__`, `__url__`, `json` bytes, `0.png` bytes ...) of one shard, in order.
 
-    Raises ShardError naming the shard when it cannot be opened or read as a tar.
+    Raises ShardError naming the shard when it cannot be opened or read as a tar. A local shard read to its
+    end is checked (`check_shard_end`): a missing end-of-archive marker or fewer samples than shards.json
+    records is logged with the number of samples lost and recorded in `skipped.truncated`.
     """
     try:
         stream = gopen(url, "rb")
     except OSError as err:
         raise ShardError(f"cannot open shard {url}: {err}") from err
+    read = 0
     try:
         files = tar_file_expander([{"url": url, "stream": stream}])
-        yield from group_by_keys(files)
+        for sample in group_by_keys(files):
+            read += 1
+            yield sample
     except (tarfile.TarError, OSError, ValueError, EOFError) as err:
         raise ShardError(f"cannot read shard {url} as a tar file: {err}") from err
     finally:
         stream.close()
+    if not _is_remote(url):
+        check_shard_end(url, read, skipped)
+
+
+_reported_truncations: set[str] = set()
+
+
+def tar_is_complete(path: str | Path) -> bool:
+    """Whether a tar file ends with its end-of-archive marker (a zero block right after the last member).
+
+    A tar cut at a block boundary reads as a shorter, valid archive (tarfile stops at the end of the file
+    as it would at the marker); only the marker tells the two apart.
+    """
+    with open(path, "rb") as file:
+        try:
+            with tarfile.open(fileobj=file, mode="r:") as tar:
+                for _ in tar:
+                    pass
+                end = tar.offset
+        except tarfile.TarError:
+            return False
+        file.seek(end)
+        block = file.read(tarfile.BLOCKSIZE)
+    return len(block) == tarfile.BLOCKSIZE and not block.strip(b"\0")
+
+
+def check_shard_end(url: str, samples_read: int, skipped: SkipCounter | None = None) -> int | None:
+    """After a local shard was read to its end: samples lost (0 when complete; None when it is truncated and
+    has no shards.json entry saying how many it held). Logs a warning once per shard and process."""
+    expected = read_manifest(Path(url).parent).get(Path(url).name)
+    complete = tar_is_complete(url)
+    if complete and (expected is None or samples_read >= expected):
+        return 0
+    lost = None if expected is None else max(0, expected - samples_read)
+    if skipped is not None:
+        skipped.truncated[url] = lost
+    if url not in _reported_truncations:
+        _reported_truncations.add(url)
+        how = "has no end-of-archive marker (truncated)" if not complete else "is short"
+        if lost is None:
+            logger.warning("shard %s %s after %d samples; how many were lost is unknown (no %s entry)",
+                           url, how, samples_read, SHARD_MANIFEST)
+        else:
+            logger.warning("shard %s %s: %d of the %d samples in %s were read, %d lost",
+                           url, how, samples_read, expected, SHARD_MANIFEST, lost)
+    return lost
 
 
 def count_samples(urls: Sequence[str]) -> int:
@@ -263,7 +356,8 @@ def count_samples(urls: Sequence[str]) -> int:
 
 
 def owned_raw_samples(
-    urls: Sequence[str], consumer: Consumer, *, shuffle_buffer: int, seed: int, epoch: int
+    urls: Sequence[str], consumer: Consumer, *, shuffle_buffer: int, seed: int, epoch: int,
+    skipped: SkipCounter | None = None,
 ) -> Iterator[dict[str, Any]]:
     """One pass: this consumer's raw samples, shuffled when shuffle_buffer > 0.
 
@@ -274,7 +368,7 @@ def owned_raw_samples(
     ordered = list(urls)
     if shuffle_buffer > 0:
         _pass_rng(seed, epoch, "shard-order").shuffle(ordered)
-    everything = itertools.chain.from_iterable(read_raw_samples(url) for url in ordered)
+    everything = itertools.chain.from_iterable(read_raw_samples(url, skipped) for url in ordered)
     mine = (sample for index, sample in enumerate(everything) if consumer.owns(index))
     return shuffled(mine, shuffle_buffer, _pass_rng(seed, epoch, f"buffer-{consumer.index}"))
 
@@ -299,7 +393,8 @@ def _decoded(raw: Iterable[dict[str, Any]], skipped: SkipCounter | None) -> Iter
 
 
 def _endless_raw_samples(
-    urls: Sequence[str], consumer: Consumer, *, shuffle_buffer: int, seed: int, first_epoch: int, skip: int = 0
+    urls: Sequence[str], consumer: Consumer, *, shuffle_buffer: int, seed: int, first_epoch: int, skip: int = 0,
+    skipped: SkipCounter | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Passes first_epoch, first_epoch + 1, ... back to back, without the first `skip` samples.
 
@@ -308,7 +403,8 @@ def _endless_raw_samples(
     """
     for epoch in itertools.count(first_epoch):
         yielded = 0
-        for sample in owned_raw_samples(urls, consumer, shuffle_buffer=shuffle_buffer, seed=seed, epoch=epoch):
+        for sample in owned_raw_samples(urls, consumer, shuffle_buffer=shuffle_buffer, seed=seed, epoch=epoch,
+                                        skipped=skipped):
             yielded += 1
             if skip > 0:
                 skip -= 1
@@ -342,7 +438,7 @@ def stream_problems(
         Inside a DataLoader worker the rank's share is further split among its workers.
     resampled: run forever, one pass per epoch (epoch, epoch + 1, ...) each with
         its own shuffle; every pass still shows each sample exactly once over all consumers.
-    skipped: receives a count of corrupt samples that were skipped.
+    skipped: receives a count of corrupt samples that were skipped (and the shards found truncated).
     skip: start after this many of this consumer's samples (to resume), without
         decoding them. It counts samples, not yielded Problems: corrupt samples
         among the first `skip` count too.
@@ -353,11 +449,13 @@ def stream_problems(
         raise ValueError(f"stream_problems: skip must be >= 0, got {skip}")
     if resampled:
         raw = _endless_raw_samples(
-            url_list, consumer, shuffle_buffer=shuffle_buffer, seed=seed, first_epoch=epoch, skip=skip
+            url_list, consumer, shuffle_buffer=shuffle_buffer, seed=seed, first_epoch=epoch, skip=skip,
+            skipped=skipped,
         )
     else:
         raw = itertools.islice(
-            owned_raw_samples(url_list, consumer, shuffle_buffer=shuffle_buffer, seed=seed, epoch=epoch), skip, None
+            owned_raw_samples(url_list, consumer, shuffle_buffer=shuffle_buffer, seed=seed, epoch=epoch,
+                              skipped=skipped), skip, None
         )
     return _decoded(raw, skipped)
 
@@ -434,7 +532,8 @@ class ProblemStream(IterableDataset):
         consumer = current_consumer(self.rank, self.world_size)
         if not self.resampled:
             raw = owned_raw_samples(
-                self.urls, consumer, shuffle_buffer=self.shuffle_buffer, seed=self.seed, epoch=self.epoch
+                self.urls, consumer, shuffle_buffer=self.shuffle_buffer, seed=self.seed, epoch=self.epoch,
+                skipped=self.skipped,
             )
             return _decoded(raw, self.skipped)
         worker = get_worker_info()
@@ -453,6 +552,7 @@ class ProblemStream(IterableDataset):
             seed=self.seed,
             first_epoch=start // per_pass,
             skip=start % per_pass,
+            skipped=self.skipped,
         )
         return itertools.islice(_decoded(raw, self.skipped), length)
 
@@ -468,7 +568,9 @@ __all__ = [
     "Consumer",
     "ProblemStream",
     "collate_problems",
+    "check_shard_end",
     "count_samples",
+    "read_manifest",
     "current_consumer",
     "resolve_urls",
     "stream_problems",
