@@ -1,11 +1,18 @@
-"""Forward passes that turn a policy and token ids into per-token log-probabilities."""
+"""Forward passes that turn a policy and token ids into per-token log-probabilities.
+
+Memory: a response of L tokens over a vocabulary of V needs [b, L, V] logits; at V = 152k, L = 8k, b = 4 that is
+20 GB in fp32. `response_logprobs` never builds it: the policy returns its last hidden states, and the output
+head, the fp32 softmax and the entropy run one chunk of positions at a time on the device, each chunk
+recomputed in backward instead of kept (torchtune's chunked output loss is the model).
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
 
 
 def vision_tower(model: Any) -> torch.nn.Module | None:
@@ -46,19 +53,20 @@ def idle_vision_term(model: Any) -> torch.Tensor | None:
     return sum(t.float().sum() for t in hidden) * 0.0
 
 
-def forward_logits(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                   pixel_values: torch.Tensor | None = None, image_grid_thw: torch.Tensor | None = None) -> torch.Tensor:
-    """[b, T] ids -> [b, T, V] logits (fp32), images included when given.
+def policy_forward(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                   pixel_values: torch.Tensor | None = None, image_grid_thw: torch.Tensor | None = None,
+                   **kwargs: Any) -> Any:
+    """The policy's forward (its HF output), images included when given.
 
     A batch without images still runs the vision tower on a blank image when training or ZeRO-3 needs every rank
-    to (see `idle_vision_term`); the logits are unchanged. The blank pass is added to the token embeddings right
+    to (see `idle_vision_term`); the outputs are unchanged. The blank pass is added to the token embeddings right
     after they are computed: where an image batch runs the tower, so every rank gathers (ZeRO-3) and reduces
     gradients for the same modules in the same order, forward and backward.
     """
-    inputs: dict[str, Any] = {"input_ids": input_ids, "attention_mask": attention_mask, "use_cache": False}
+    inputs: dict[str, Any] = {"input_ids": input_ids, "attention_mask": attention_mask, "use_cache": False, **kwargs}
     if pixel_values is not None:
         inputs.update(pixel_values=pixel_values, image_grid_thw=image_grid_thw)
-        return model(**inputs).logits.float()
+        return model(**inputs)
 
     def add_idle_vision(_module: Any, _args: Any, embeddings: torch.Tensor) -> torch.Tensor | None:
         idle = idle_vision_term(model)
@@ -67,9 +75,77 @@ def forward_logits(model: Any, input_ids: torch.Tensor, attention_mask: torch.Te
     embed_tokens = getattr(model, "module", model).get_input_embeddings()
     handle = embed_tokens.register_forward_hook(add_idle_vision)
     try:
-        return model(**inputs).logits.float()
+        return model(**inputs)
     finally:
         handle.remove()
+
+
+def forward_logits(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                   pixel_values: torch.Tensor | None = None, image_grid_thw: torch.Tensor | None = None) -> torch.Tensor:
+    """[b, T] ids -> [b, T, V] logits (fp32), images included when given (see `policy_forward`)."""
+    return policy_forward(model, input_ids, attention_mask, pixel_values, image_grid_thw).logits.float()
+
+
+def token_entropy(logits: torch.Tensor, mask: torch.Tensor, chunk_size: int = 1024) -> torch.Tensor:
+    """Mean entropy (nats) of the next-token distribution over response tokens: logits [b, L, V], mask [b, L] -> scalar.
+
+    A metric, computed without gradient. Only masked positions are read, a
+    chunk of `chunk_size` positions at a time, so the float32 softmax never
+    exists for the whole [b, L, V] block.
+    """
+    if logits.dim() != 3 or mask.shape != logits.shape[:2]:
+        raise ValueError(f"token_entropy: expected logits [b, L, V] and mask [b, L], got {tuple(logits.shape)} and {tuple(mask.shape)}")
+    with torch.no_grad():
+        rows = logits.reshape(-1, logits.shape[-1])
+        positions = mask.reshape(-1).bool().nonzero().squeeze(1)
+        total = torch.zeros((), dtype=torch.float32, device=logits.device)
+        for chunk in positions.split(chunk_size):
+            log_probs = torch.log_softmax(rows[chunk].float(), dim=-1)  # [c, V]
+            total += -(log_probs.exp() * log_probs).sum()
+        return total / max(positions.numel(), 1)
+
+
+class ResponseLogprobs(NamedTuple):
+    logprobs: torch.Tensor
+    """[b, L] float32 log-probs of the response tokens (carries the gradient when grad is on)."""
+    entropy_sum: torch.Tensor
+    """Scalar float32: summed next-token entropy over the response tokens `mask` keeps (no gradient; a metric)."""
+
+
+def _chunk_logprobs(head: Any, hidden: torch.Tensor, targets: torch.Tensor, temperature: float) -> torch.Tensor:
+    """[b, c, H] hidden states -> [b, c] log-probs of `targets` under head(hidden) / temperature, in fp32."""
+    logits = head(hidden).float() / temperature
+    return logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(logits, dim=-1)
+
+
+def response_logprobs(model: Any, inputs: dict[str, Any], response_ids: torch.Tensor, mask: torch.Tensor, *,
+                      temperature: float = 1.0, chunk_tokens: int = 2048) -> ResponseLogprobs:
+    """Log-probs of the last L = response_ids.shape[1] tokens of `inputs` (prompt + response, responses right
+    padded) under `model`, logits divided by `temperature`, with their entropy summed over `mask` [b, L].
+
+    The output head runs on at most `chunk_tokens` positions at a time; with gradient on, each chunk is
+    recomputed in backward (activation checkpointing), so no [b, L, V] tensor is ever held.
+    """
+    out = policy_forward(model, **inputs, output_hidden_states=True, logits_to_keep=1)
+    hidden = out.hidden_states[-1]  # [b, T, H], after the final norm
+    b, L = response_ids.shape
+    hidden = hidden[:, hidden.shape[1] - L - 1 : -1]  # position t predicts token t + 1
+    head = getattr(model, "module", model).get_output_embeddings()
+    temperature = max(temperature, 1e-6)
+    targets = response_ids.to(hidden.device)
+    mask = mask.to(hidden.device).bool()
+    step = max(1, chunk_tokens // max(b, 1))
+    parts, entropy_sum = [], torch.zeros((), dtype=torch.float32, device=hidden.device)
+    for start in range(0, L, step):
+        h, t = hidden[:, start : start + step], targets[:, start : start + step]
+        if torch.is_grad_enabled() and h.requires_grad:
+            parts.append(checkpoint(_chunk_logprobs, head, h, t, temperature, use_reentrant=False))
+        else:
+            parts.append(_chunk_logprobs(head, h, t, temperature))
+        with torch.no_grad():
+            chunk_mask = mask[:, start : start + step]
+            entropy_sum += token_entropy(head(h.detach()) / temperature, chunk_mask) * chunk_mask.sum()
+    return ResponseLogprobs(torch.cat(parts, dim=1) if parts else hidden.new_zeros(b, 0, dtype=torch.float32), entropy_sum)
 
 
 def token_logprobs(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

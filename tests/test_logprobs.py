@@ -44,3 +44,28 @@ def test_no_blank_pass_for_a_frozen_tower_outside_zero3(tiny_checkpoint):
     assert idle_vision_term(model) is None
     trainable, _ = load_policy(ModelConfig(path=str(tiny_checkpoint), freeze_vision=True, freeze_merger=False))
     assert idle_vision_term(trainable).item() == 0.0
+
+
+def test_chunked_response_logprobs_equal_the_full_logits_computation(text_batch):
+    """Log-probs, entropy and gradients from the chunked head equal those of the plain [b, T, V] logits."""
+    from mmreason.logprobs import response_logprobs, token_entropy
+
+    model, input_ids, attention_mask = text_batch
+    L = 5
+    response_ids, mask = input_ids[:, -L:], attention_mask[:, -L:]
+    inputs = {"input_ids": input_ids, "attention_mask": attention_mask}
+
+    logits = model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits.float()[:, -L - 1 : -1] / 0.7
+    expected = torch.log_softmax(logits, -1).gather(-1, response_ids.unsqueeze(-1)).squeeze(-1)
+    expected_grads = grads_after(model, (expected * mask).sum())
+    expected_entropy = token_entropy(logits.detach(), mask) * mask.sum()
+
+    for chunk_tokens in (1, 3, 4096):  # one position per chunk, a ragged split, everything at once
+        out = response_logprobs(model, inputs, response_ids, mask, temperature=0.7, chunk_tokens=chunk_tokens)
+        assert out.logprobs.shape == (2, L) and out.logprobs.dtype == torch.float32
+        torch.testing.assert_close(out.logprobs, expected, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(out.entropy_sum, expected_entropy, rtol=1e-5, atol=1e-5)
+        grads = grads_after(model, (out.logprobs * mask).sum())
+        for name, grad in expected_grads.items():
+            if grad is not None:
+                torch.testing.assert_close(grads[name], grad, rtol=1e-4, atol=1e-6, msg=name)

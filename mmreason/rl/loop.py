@@ -43,13 +43,13 @@ from mmreason.engine import (
     seed_everything, step_with_grad_norm,
 )
 from mmreason.eval.validation import load_validation_set, run_validation
-from mmreason.logprobs import forward_logits, token_logprobs
+from mmreason.logprobs import response_logprobs as token_logprobs_of_response
 from mmreason.metrics import MetricsLogger, StageTimer
 from mmreason.models import load_policy
 from mmreason.problem import Problem
 from mmreason.rewards import RewardRecord, check_ground_truth, compute_reward
 from mmreason.rl.advantages import compute_advantages, informative_groups
-from mmreason.rl.losses import BatchCounts, PolicyBatch, compute_policy_loss, token_entropy
+from mmreason.rl.losses import BatchCounts, PolicyBatch, compute_policy_loss
 from mmreason.rl.reference import ReferencePolicy
 from mmreason.rl.rollout import Rollout, concat_rollouts, generate_rollouts, select_prompts
 from mmreason.rl.sampler import PromptSampler, sample_item
@@ -176,27 +176,29 @@ def rollout_policy_forward_needed(cfg: Config) -> bool:
 
 
 @torch.no_grad()
-def rollout_logprobs(model: Any, rollout: Rollout, micro_batch_size: int, temperature: float) -> torch.Tensor:
-    """Token log-probs [N, L] of the rollout's responses under `model` (no gradient)."""
+def rollout_logprobs(model: Any, rollout: Rollout, micro_batch_size: int, temperature: float,
+                     chunk_tokens: int = 2048) -> torch.Tensor:
+    """Token log-probs [N, L] of the rollout's responses under `model` (no gradient), on the CPU."""
     chunks = []
     for start in range(0, rollout.num_rows, micro_batch_size):
         rows = torch.arange(start, min(start + micro_batch_size, rollout.num_rows))
-        logp, _ = response_logprobs(model, rollout, rows, temperature)
-        chunks.append(logp)
+        logp, _ = response_logprobs(model, rollout, rows, temperature, chunk_tokens)
+        chunks.append(logp.cpu())
     return torch.cat(chunks)
 
 
-def response_logprobs(model: Any, rollout: Rollout, rows: torch.Tensor, temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Forward prompt+response of `rows`: (token log-probs [b, L], response logits [b, L, V]).
+def response_logprobs(model: Any, rollout: Rollout, rows: torch.Tensor, temperature: float,
+                      chunk_tokens: int = 2048) -> tuple[torch.Tensor, torch.Tensor]:
+    """Forward prompt+response of `rows`: (token log-probs [b, L] on the model's device, summed entropy).
 
-    Logits are divided by the sampling temperature so ratios compare the same distribution that sampled.
+    Logits are divided by the sampling temperature so ratios compare the same distribution that sampled; the
+    output head runs chunk by chunk (logprobs.response_logprobs), never on the whole [b, L, V] block.
     """
     dev = next(model.parameters()).device
     inputs = {k: (v.to(dev) if v is not None else None) for k, v in rollout.model_inputs(rows).items()}
-    logits = forward_logits(model, **inputs)  # [b, P+L, V]
-    P = rollout.prompt_ids.shape[1]
-    response_logits = logits[:, P - 1 : -1] / max(temperature, 1e-6)  # position t predicts token t+1
-    return token_logprobs(response_logits, rollout.response_ids[rows].to(dev)).cpu(), response_logits
+    out = token_logprobs_of_response(model, inputs, rollout.response_ids[rows], rollout.response_mask[rows],
+                                     temperature=temperature, chunk_tokens=chunk_tokens)
+    return out.logprobs, out.entropy_sum
 
 
 def update_policy(engine: Any, rollout: Rollout, old_logprobs: torch.Tensor | None, ref_logprobs: torch.Tensor | None,
@@ -217,11 +219,13 @@ def update_policy(engine: Any, rollout: Rollout, old_logprobs: torch.Tensor | No
     for _epoch in range(cfg.algo.ppo_epochs):
         for start in range(0, rollout.num_rows, cfg.train.micro_batch_size):
             rows = torch.arange(start, min(start + cfg.train.micro_batch_size, rollout.num_rows))
-            logp, response_logits = response_logprobs(engine, rollout, rows, cfg.rollout.temperature)
-            mask = rollout.response_mask[rows]
-            old = old_logprobs[rows] if old_logprobs is not None else logp.detach()
-            ref = old if ref_is_rollout_policy else (ref_logprobs[rows] if ref_logprobs is not None else None)
-            batch = PolicyBatch(logprobs=logp, old_logprobs=old, ref_logprobs=ref, advantages=advantages[rows],
+            logp, entropy_sum = response_logprobs(engine, rollout, rows, cfg.rollout.temperature,
+                                                  cfg.train.logit_chunk_tokens)
+            dev = logp.device  # the loss runs where the log-probs are; the rollout's tensors live on the CPU
+            mask = rollout.response_mask[rows].to(dev)
+            old = old_logprobs[rows].to(dev) if old_logprobs is not None else logp.detach()
+            ref = old if ref_is_rollout_policy else (ref_logprobs[rows].to(dev) if ref_logprobs is not None else None)
+            batch = PolicyBatch(logprobs=logp, old_logprobs=old, ref_logprobs=ref, advantages=advantages[rows].to(dev),
                                 response_mask=mask)
             loss, stats = compute_policy_loss(batch, counts, cfg.algo, cfg.rollout.max_new_tokens)
             # The loss is this micro-batch's share of the whole step's loss; DeepSpeed divides by
@@ -231,8 +235,7 @@ def update_policy(engine: Any, rollout: Rollout, old_logprobs: torch.Tensor | No
             if norm is not None:
                 grad_norms.append(norm)
             tokens = float(mask.sum())
-            entropy = token_entropy(response_logits.detach().cpu(), mask)
-            for key, value in {**stats, "entropy": entropy}.items():
+            for key, value in {**stats, "entropy": entropy_sum / max(tokens, 1.0)}.items():
                 if key != "loss":
                     totals[key] = totals.get(key, 0.0) + float(value) * tokens
             token_total += tokens
@@ -310,9 +313,11 @@ def run(cfg: Config, rank: int, world_size: int) -> dict[str, float]:
         rollout_engine.sleep()  # GPU: the engine frees its KV cache and weights while the trainer works
         advantages = compute_advantages(rewards.overall.view(-1, G), cfg.algo).reshape(-1)  # [B, G] -> [N]
         with timer("logprobs"):
-            old_logprobs = (rollout_logprobs(engine.module, rollout, cfg.train.micro_batch_size, cfg.rollout.temperature)
+            old_logprobs = (rollout_logprobs(engine.module, rollout, cfg.train.micro_batch_size, cfg.rollout.temperature,
+                                             cfg.train.logit_chunk_tokens)
                             if old_logprobs_pass else None)
-            ref_logprobs = (rollout_logprobs(reference.model, rollout, cfg.train.micro_batch_size, cfg.rollout.temperature)
+            ref_logprobs = (rollout_logprobs(reference.model, rollout, cfg.train.micro_batch_size, cfg.rollout.temperature,
+                                             cfg.train.logit_chunk_tokens)
                             if reference.model is not None else None)
         with timer("update"):
             update_stats = update_policy(engine, rollout, old_logprobs, ref_logprobs, advantages, cfg, world_size,

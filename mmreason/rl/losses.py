@@ -101,27 +101,6 @@ def masked_mean(values: Tensor, mask: Tensor, dim: Optional[int] = None) -> Tens
     return masked_sum(values, mask, dim) / count.clamp(min=1).to(values.dtype)
 
 
-def token_entropy(logits: Tensor, mask: Tensor, chunk_size: int = 1024) -> Tensor:
-    """Mean entropy (nats) of the next-token distribution over response tokens: logits [b, L, V], mask [b, L] -> scalar.
-
-    A metric, computed without gradient. Only masked positions are read, a
-    chunk of `chunk_size` positions at a time, so the float32 softmax never
-    exists for the whole [b, L, V] block (a 4k-token, 150k-vocab response
-    would otherwise need a multi-GB temporary).
-    """
-    if logits.dim() != 3 or mask.shape != logits.shape[:2]:
-        raise ValueError(f"token_entropy: expected logits [b, L, V] and mask [b, L], got {tuple(logits.shape)} and {tuple(mask.shape)}")
-    with torch.no_grad():
-        rows = logits.reshape(-1, logits.shape[-1])
-        positions = mask.reshape(-1).bool().nonzero().squeeze(1)
-        total = torch.zeros((), dtype=torch.float32, device=logits.device)
-        for chunk in positions.split(chunk_size):
-            chunk_logits = rows[chunk].float()  # [c, V]
-            log_probs = torch.log_softmax(chunk_logits, dim=-1)
-            total += -(log_probs.exp() * log_probs).sum()
-        return total / max(positions.numel(), 1)
-
-
 # ---- shared pieces ------------------------------------------------------------
 
 

@@ -7,6 +7,7 @@ import torch
 
 from mmreason.config import ALGORITHMS, AlgoConfig
 from mmreason.rl.advantages import compute_advantages
+from mmreason.logprobs import token_entropy
 from mmreason.rl.presets import PRESETS
 from mmreason.rl.losses import (
     LOSS_AGGREGATIONS,
@@ -17,7 +18,6 @@ from mmreason.rl.losses import (
     k3_kl,
     masked_mean,
     masked_sum,
-    token_entropy,
 )
 
 E_05, E_01, E_M05 = math.exp(0.5), math.exp(0.1), math.exp(-0.5)  # 1.648721, 1.105171, 0.606531
