@@ -478,6 +478,7 @@ NUMERIC_RANGES: dict[str, Range] = {
     "train.seed": Range(0, 2**32 - 1),         # numpy's seed range
     "train.batch_size": AT_LEAST_1,
     "train.micro_batch_size": AT_LEAST_1,
+    "train.logit_chunk_tokens": AT_LEAST_1,
     "train.save_every": AT_LEAST_0,            # 0 saves only at the end
     "train.keep_checkpoints": AT_LEAST_1,
     "train.eval_every": AT_LEAST_0,            # 0 validates only at the end
