@@ -9,8 +9,10 @@ about DeepSpeed engines, models or configs (that is `mmreason/engine.py`);
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -96,3 +98,27 @@ def all_reduce_max(value: float | torch.Tensor) -> float:
 def barrier() -> None:
     if dist.is_initialized():
         dist.barrier()
+
+
+# ---- ZeRO-3 partitioned parameters ----------------------------------------------
+
+
+def is_partitioned(param: torch.nn.Parameter) -> bool:
+    """Whether DeepSpeed ZeRO-3 partitions `param` across the ranks (it marks the parameters it manages)."""
+    return hasattr(param, "ds_id")
+
+
+@contextlib.contextmanager
+def gathered(params: list[torch.nn.Parameter], *, modify: bool = False) -> Iterator[None]:
+    """Full values of `params` inside the block (ZeRO-3 partitions gathered; a no-op for ordinary parameters).
+
+    A collective: every rank of the group must enter it with the same parameters. With `modify`, what the block
+    writes into them (rank 0's values) is partitioned back on exit; otherwise writes are discarded.
+    """
+    if params and any(is_partitioned(p) for p in params):
+        import deepspeed
+
+        with deepspeed.zero.GatheredParameters(params, modifier_rank=0 if modify else None):
+            yield
+    else:
+        yield

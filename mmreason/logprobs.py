@@ -14,16 +14,14 @@ import torch
 import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
+from mmreason.distributed import is_partitioned
+
 
 def vision_tower(model: Any) -> torch.nn.Module | None:
     """The policy's vision tower (`visual`), through a DeepSpeed engine's `.module` if there is one; None if it has none."""
     module = getattr(model, "module", model)
     inner = getattr(module, "model", module)
     return getattr(inner, "visual", None) or getattr(module, "visual", None)
-
-
-def _is_partitioned(param: torch.nn.Parameter) -> bool:
-    return hasattr(param, "ds_id")  # DeepSpeed ZeRO-3 marks the parameters it partitions
 
 
 def idle_vision_term(model: Any) -> torch.Tensor | None:
@@ -39,7 +37,7 @@ def idle_vision_term(model: Any) -> torch.Tensor | None:
     if visual is None:
         return None
     params = list(visual.parameters())
-    if not any(p.requires_grad or _is_partitioned(p) for p in params):
+    if not any(p.requires_grad or is_partitioned(p) for p in params):
         return None
     cfg = visual.config
     patch_dim = cfg.in_channels * cfg.temporal_patch_size * cfg.patch_size ** 2

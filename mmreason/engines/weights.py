@@ -8,7 +8,6 @@ the CPU copies go to disk in shards of at most `shard_bytes`. Names are the poli
 
 from __future__ import annotations
 
-import contextlib
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,21 +15,7 @@ from typing import Any
 
 import torch
 
-
-def _is_zero3(param: torch.nn.Parameter) -> bool:
-    return hasattr(param, "ds_id")
-
-
-@contextlib.contextmanager
-def gathered(params: list[torch.nn.Parameter]) -> Iterator[None]:
-    """Full values of `params` inside the block (ZeRO-3 partitions gathered; a no-op otherwise)."""
-    if params and any(_is_zero3(p) for p in params):
-        import deepspeed
-
-        with deepspeed.zero.GatheredParameters(params, modifier_rank=None):
-            yield
-    else:
-        yield
+from mmreason.distributed import gathered
 
 
 def iter_module_weights(model: torch.nn.Module, select: Callable[[str, torch.nn.Parameter], bool] | None = None

@@ -42,6 +42,9 @@ class AlgoPreset:
 REFERENCE_KINDS = ("none", "frozen", "snapshot", "rollout")
 """The reference policies mmreason/rl/reference.py knows (algo.reference)."""
 
+REFERENCE_PLACEMENTS = ("replicated", "partitioned", "offloaded")
+"""Where a reference model lives (algo.reference_placement; mmreason/rl/reference.py)."""
+
 PRESETS: dict[str, AlgoPreset] = {
     "grpo": AlgoPreset("group_norm", "ppo_clip", "seq_mean_token_mean", 0.2, False, 0.0),
     "dapo": AlgoPreset("group_norm", "ppo_clip", "token_mean", 0.28, True, 0.2),

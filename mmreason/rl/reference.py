@@ -13,6 +13,11 @@ rollout    the policy that sampled this step's rollout: its log-probs  Kimi k1.5
 
 Kimi k1.5's iterations: a new one starts every `reference_refresh_every` steps for the snapshot and rollout kinds
 (and the optimizer state may be reset then, `algo.reset_optimizer_each_iteration`).
+
+Where a reference model lives (`algo.reference_placement`): `replicated`, a whole copy on every rank (fastest,
+and the most memory: a 7B model in bf16 is 15 GB per GPU); `partitioned`, split across the ranks by ZeRO-3 and
+gathered module by module in its forward; `offloaded`, partitioned and kept in CPU memory, streamed to the
+device module by module.
 """
 
 from __future__ import annotations
@@ -23,8 +28,8 @@ from typing import Callable, Optional
 import torch
 
 from mmreason.config import AlgoConfig
-from mmreason.engines.weights import gathered
-from mmreason.rl.presets import REFERENCE_KINDS, lookup, resolve_algo
+from mmreason.distributed import gathered
+from mmreason.rl.presets import REFERENCE_KINDS, REFERENCE_PLACEMENTS, lookup, resolve_algo
 
 
 def frozen_copy(model: torch.nn.Module) -> torch.nn.Module:
@@ -35,15 +40,17 @@ def frozen_copy(model: torch.nn.Module) -> torch.nn.Module:
 
 @torch.no_grad()
 def copy_weights(source: torch.nn.Module, target: torch.nn.Module) -> None:
-    """target <- source, one module at a time. A ZeRO-3 policy's partitioned parameters are gathered module by
-    module (a `state_dict` of it would hold empty placeholders); every rank must call this together."""
+    """target <- source, one module at a time. ZeRO-3 partitioned parameters (the policy's, or a partitioned
+    reference's) are gathered module by module (a `state_dict` would hold empty placeholders) and a partitioned
+    target is written back to its partitions; every rank must call this together."""
     target_params = dict(target.named_parameters(remove_duplicate=False))
     for module_name, module in source.named_modules():
         prefix = f"{module_name}." if module_name else ""
         own = list(module.named_parameters(recurse=False))
-        with gathered([param for _, param in own]):
-            for name, param in own:
-                target_params[prefix + name].copy_(param.data)
+        targets = [target_params[prefix + name] for name, _ in own]
+        with gathered([param for _, param in own]), gathered(targets, modify=True):
+            for (_, param), destination in zip(own, targets):
+                destination.copy_(param.data)
     target_buffers = dict(target.named_buffers())
     for name, buffer in source.named_buffers():
         target_buffers[name].copy_(buffer)
@@ -58,10 +65,17 @@ class ReferencePolicy:
     def __init__(self, cfg: AlgoConfig, model: torch.nn.Module):
         cfg = resolve_algo(cfg)
         lookup(dict.fromkeys(REFERENCE_KINDS), cfg.reference, "algo.reference")
+        lookup(dict.fromkeys(REFERENCE_PLACEMENTS), cfg.reference_placement, "algo.reference_placement")
         self.kind: str = cfg.reference
         self.refresh_every = cfg.reference_refresh_every
         self.reset_optimizer_each_iteration = cfg.reset_optimizer_each_iteration
-        self._model: Optional[torch.nn.Module] = frozen_copy(model) if self.kind in ("frozen", "snapshot") else None
+        self._model: Optional[torch.nn.Module] = None
+        if self.kind in ("frozen", "snapshot"):
+            self._model = frozen_copy(model)
+            if cfg.reference_placement != "replicated":
+                from mmreason.engine import partitioned_frozen_model
+
+                self._model = partitioned_frozen_model(self._model, offload_to_cpu=cfg.reference_placement == "offloaded")
 
     @property
     def is_rollout_policy(self) -> bool:
