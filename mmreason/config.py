@@ -141,6 +141,9 @@ class AlgoConfig:
     """Reference policy of the KL / mirror-descent term: none, frozen (the starting policy), snapshot (the policy
     at the start of each k1.5 iteration of reference_refresh_every steps) or rollout (the policy that sampled the
     step). None: frozen when beta > 0 else none; for k15, snapshot when reference_refresh_every > 1 else rollout."""
+    reference_placement: str = "replicated"
+    """Where a frozen or snapshot reference model lives: replicated (a whole copy per rank), partitioned (split across
+    ranks by ZeRO-3, gathered module by module) or offloaded (partitioned and held in CPU memory)."""
     clip_eps_low: float = 0.2
     """Lower clip range: ratio is clipped at 1 - eps_low (PPO/GRPO)."""
     clip_eps_high: Optional[float] = None
@@ -567,13 +570,14 @@ def _resolve_presets(cfg: Config, fail: Any) -> None:
     """Fill the keys the `algo.name` preset sets and the user left unset; check every named choice."""
     from mmreason.rl.advantages import ADVANTAGE_ESTIMATORS
     from mmreason.rl.losses import LOSS_AGGREGATIONS, POLICY_LOSSES
-    from mmreason.rl.presets import REFERENCE_KINDS, default_overlong_buffer, resolve_algo
+    from mmreason.rl.presets import REFERENCE_KINDS, REFERENCE_PLACEMENTS, default_overlong_buffer, resolve_algo
 
     explicit_agg = cfg.algo.loss_agg is not None
     cfg.algo = resolve_algo(cfg.algo)
     for key, value, valid in (("algo.advantage", cfg.algo.advantage, ADVANTAGE_ESTIMATORS),
                               ("algo.loss", cfg.algo.loss, POLICY_LOSSES),
-                              ("algo.reference", cfg.algo.reference, REFERENCE_KINDS)):
+                              ("algo.reference", cfg.algo.reference, REFERENCE_KINDS),
+                              ("algo.reference_placement", cfg.algo.reference_placement, REFERENCE_PLACEMENTS)):
         if value not in valid:
             fail(key, f"{value!r} is unknown; expected one of {sorted(valid)}")
     if cfg.algo.loss == "mirror_descent":

@@ -80,6 +80,23 @@ def deepspeed_config(optim: OptimConfig, train: TrainConfig, *, micro_batch_size
     return ds
 
 
+def partitioned_frozen_model(model: torch.nn.Module, *, offload_to_cpu: bool) -> torch.nn.Module:
+    """`model` (frozen, e.g. the reference policy) with its parameters partitioned across ranks by ZeRO-3, optionally
+    kept in CPU memory and streamed to the device module by module; no optimizer. Every rank must run its forwards
+    together (each gathers). Returns the module to call."""
+    import deepspeed
+
+    bf16 = next(model.parameters()).dtype == torch.bfloat16
+    zero: dict[str, Any] = {"stage": 3}
+    if offload_to_cpu:
+        zero["offload_param"] = {"device": "cpu", "pin_memory": torch.cuda.is_available()}
+    config = {"train_micro_batch_size_per_gpu": 1, "zero_optimization": zero, "bf16": {"enabled": bf16},
+              "steps_per_print": 10**9}
+    engine, _, _, _ = deepspeed.initialize(model=model, config=config)
+    engine.eval()
+    return engine.module
+
+
 def parameter_groups(model: torch.nn.Module, lr: float, vision_lr_scale: float) -> list:
     """The trainable parameters for the optimizer: one flat list, or with vision_lr_scale != 1 two groups, the
     vision tower's at lr * vision_lr_scale (the lr schedule scales both alike)."""
