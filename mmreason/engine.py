@@ -327,11 +327,35 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
     return path if path.is_dir() else None
 
 
+def deepspeed_checkpoint_globals() -> list[Any]:
+    """The classes DeepSpeed pickles into its checkpoint files besides tensors (ZeRO 0-3, checked on CPU)."""
+    from deepspeed.runtime.fp16.loss_scaler import DynamicLossScaler, LossScaler
+    from deepspeed.runtime.zero.config import ZeroStageEnum
+    from deepspeed.utils.tensor_fragment import fragment_address
+
+    return [LossScaler, DynamicLossScaler, ZeroStageEnum, fragment_address]
+
+
+def load_without_code(engine) -> None:
+    """Make the engine's checkpoint loads `weights_only` (DeepSpeed's own loader unpickles anything): only
+    tensors, plain values and DeepSpeed's few checkpoint classes are rebuilt, so a checkpoint directory from
+    elsewhere cannot run code when resumed."""
+    checkpoint_engine = engine.checkpoint_engine
+    allowed = deepspeed_checkpoint_globals()
+
+    def load(path: str, map_location: Any = None) -> Any:
+        with torch.serialization.safe_globals(allowed):
+            return torch.load(path, map_location=map_location, weights_only=True)
+
+    checkpoint_engine.load = load
+
+
 def load_checkpoint(engine, run_dir: Path) -> tuple[int, dict[str, Any]] | None:
     """Restore the newest checkpoint: returns (step, recipe_state), or None when there is none."""
     path = latest_checkpoint(run_dir)
     if path is None:
         return None
+    load_without_code(engine)
     loaded, client_state = engine.load_checkpoint(str(path.parent), tag=path.name)
     if loaded is None:
         raise RuntimeError(f"checkpoint {str(path)!r} could not be loaded")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import warnings
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -170,7 +171,9 @@ def decode_image(data: bytes, where: str) -> Image.Image:
     decoded; like an undecodable image it raises ProblemError, so stream readers skip and count the sample.
     """
     try:
-        image = Image.open(io.BytesIO(data))
+        with warnings.catch_warnings():  # the cap below is the guard; PIL's bomb warning would only add noise
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
     except Exception as err:  # PIL raises several unrelated types for bad data (and DecompressionBombError)
         raise ProblemError(f"{where}: field 'images': cannot decode image ({err})") from err
     width, height = image.size

@@ -77,3 +77,28 @@ def test_pruning_keeps_the_new_checkpoint_even_beside_a_newer_partial_one(tmp_pa
         save_checkpoint(FakeEngine(), tmp_path, step, {}, keep=1)
     assert sorted(p.name for p in (tmp_path / "checkpoints").glob("step-*")) == ["step-6", "step-8"]
     assert (tmp_path / "checkpoints" / "latest").read_text() == "step-6"
+
+
+class Payload:
+    """Unpickling this would run code (here: touch a file)."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def test_deepspeed_checkpoint_files_load_without_running_code(tmp_path):
+    import pickle
+
+    marker = tmp_path / "code-ran"
+    torch.save({"module": {"w": torch.ones(2)}, "evil": Payload(marker)}, tmp_path / "mp_rank_00_model_states.pt")
+    fake = type("E", (), {})()
+    fake.checkpoint_engine = type("C", (), {})()
+    engine_module.load_without_code(fake)
+    with pytest.raises(pickle.UnpicklingError):
+        fake.checkpoint_engine.load(str(tmp_path / "mp_rank_00_model_states.pt"))
+    assert not marker.exists()
+    torch.save({"module": {"w": torch.ones(2)}}, tmp_path / "plain.pt")
+    assert torch.equal(fake.checkpoint_engine.load(str(tmp_path / "plain.pt"))["module"]["w"], torch.ones(2))

@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 from mmreason.config import Config, save_config, validate_for_world
 from mmreason.data.batching import SFTBatch, collate_sft, encode_sft
 from mmreason.data.shards import SkipCounter, stream_problems
-from mmreason.distributed import all_reduce_sum, device
+from mmreason.distributed import all_reduce_max, all_reduce_sum, device
 from mmreason.engine import (
     build_engine, full_weights, ranks_weight_difference, export_hf, load_checkpoint, save_checkpoint, seed_everything, step_with_grad_norm,
 )
@@ -144,6 +144,8 @@ def run(cfg: Config, rank: int, world_size: int) -> dict[str, float]:
             "reply_tokens": global_tokens,
             "dropped_too_long": all_reduce_sum(state.dropped_too_long),
             "corrupt_samples_skipped": all_reduce_sum(examples.skipped.count),
+            # every rank reads every shard's bytes, so each sees every truncated shard: the max, not the sum
+            "samples_lost_to_truncation": all_reduce_max(examples.skipped.lost),
             "time/step": elapsed,
         }
         if validation and ((cfg.train.eval_every and step % cfg.train.eval_every == 0) or step == cfg.train.max_steps):
