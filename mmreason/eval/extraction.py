@@ -39,6 +39,7 @@ scan that runs in linear time, so a 1 MB response is scored in well under a seco
 
 from __future__ import annotations
 
+import bisect
 import re
 from typing import Any
 
@@ -50,6 +51,8 @@ from mmreason.rewards.verify import DEFAULT_TIME_LIMIT, clean_latex, normalize_t
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 MAX_CANDIDATE_CHARS = 300
 """An extracted answer longer than this is a paragraph, not an answer."""
+MAX_PHRASES = 10
+"""Only the last this many answer phrases are read (a response repeating "Answer:" 100,000 times stays fast)."""
 
 # ---------------------------------------------------------------- patterns
 
@@ -66,7 +69,7 @@ _PHRASE = re.compile(
 )
 # The answer after a phrase runs to the end of its sentence: a period followed by space or the end
 # (not a decimal point), a Chinese full stop, or the end of the line.
-_UNTIL_SENTENCE_END = re.compile(r"(.*?)(?=\.\s|\.$|。|\n|$)")
+_SENTENCE_END = re.compile(r"\.\s|\.$|。|\n")
 _NEXT_LINE = re.compile(r"[ \t*]*\n\s*([^\n]*)")
 _MAX_NEXT_LINE = 60
 
@@ -123,9 +126,10 @@ def _sentences(text: str) -> list[str]:
 def _phrase_candidates(text: str) -> list[str]:
     """What follows each answer phrase, last phrase first ("" entries dropped)."""
     found = []
+    ends = [m.start() for m in _SENTENCE_END.finditer(text)] + [len(text)]  # one scan, not one per phrase
     for match in _PHRASE.finditer(text):
-        rest = _UNTIL_SENTENCE_END.match(text, match.end())
-        candidate = _tidy(rest.group(1)) if rest else ""
+        end = ends[bisect.bisect_left(ends, match.end())]
+        candidate = _tidy(text[match.end():end]) if end - match.end() <= MAX_CANDIDATE_CHARS else ""
         if not candidate:  # "Answer:" at the end of its line: the next line, when it is a bare answer
             following = _NEXT_LINE.match(text, match.end())
             if following:
@@ -134,7 +138,7 @@ def _phrase_candidates(text: str) -> list[str]:
                     candidate = line
         if candidate:
             found.append(candidate)
-    return found[::-1]
+    return found[::-1][:MAX_PHRASES]
 
 
 def _mentions(text: str, needle: str) -> list[int]:

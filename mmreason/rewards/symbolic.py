@@ -63,6 +63,9 @@ MAX_FACTORIAL = 1_000
 """Largest n whose factorial an answer may contain."""
 DEFAULT_TIME_LIMIT = 1.0
 """Seconds one answer's verification may spend in sympy / math_verify (see `time_limit`)."""
+HELPER_CPU_LIMIT = 60
+"""CPU seconds one operation may use inside the helper before the kernel kills it (SIGXCPU). The caller kills
+the helper long before (at the answer's deadline); this bounds a helper orphaned by a caller killed mid-operation."""
 STARTUP_LIMIT = 120.0
 """Seconds the helper process may take to start (import sympy and math_verify) before it is an error."""
 
@@ -370,6 +373,7 @@ def clear_cache() -> None:
 def serve() -> None:
     """The helper: read (op, args) requests on stdin, answer (status, value) on stdout, until EOF."""
     import logging
+    import resource
 
     logging.getLogger("math_verify").setLevel(logging.ERROR)  # "timeout is disabled": this process is the timeout
     stdin = sys.stdin.buffer
@@ -382,6 +386,10 @@ def serve() -> None:
             op, args = _read(stdin_fd, None)
         except EOFError:
             return
+        used = resource.getrusage(resource.RUSAGE_SELF)
+        soft = int(used.ru_utime + used.ru_stime) + HELPER_CPU_LIMIT
+        _, hard = resource.getrlimit(resource.RLIMIT_CPU)
+        resource.setrlimit(resource.RLIMIT_CPU, (soft if hard == resource.RLIM_INFINITY else min(soft, hard), hard))
         try:
             _write(stdout, ("ok", OPS[op](*args)))
         except Exception as err:  # reported to the caller, which raises it
