@@ -10,7 +10,16 @@ Formats (`convert(fmt, path)`; `path` is a file or a directory of such files):
 - ``geometry3k``: jsonl or parquet rows with `images` (paths relative to the
   file, or {bytes, path} dicts in parquet), `problem` text with `<image>`
   placeholders, `answer` (a number, an expression, or a choice letter when
-  `choices` is given). The answer type is inferred from the answer.
+  `choices` is given). The answer type is inferred from the answer. `unit` is
+  kept; meta gets domain "geometry" and, from the original annotation's
+  problem_type_goal / problem_type_graph (kept in meta), the subject
+  (angles, area_perimeter, circles, triangles).
+- ``mathverse``: AI4Math/MathVerse rows; multiple-choice options are read from
+  the question text ("Choices:\nA:5 cm\nB:5 m"), and when they are only in the
+  image (Vision Only) the problem stays free-form with meta choices_in_image.
+- ``mathv``: MATH-V (MathLLMs/MathVision) rows; `<image1>`-style markers become
+  `<image>` with the images in marker order; letter answers become option texts.
+  MathVerse and MATH-V subjects set meta domain/subject where they imply one.
 - ``jsonl``: one problem per line: `question`, `answer`, `image` or `images`
   (paths relative to the file), optional `pid` (default "<file stem>-<line>"),
   `answer_type` (default inferred), `question_type`, `choices`, `precision`,
@@ -35,9 +44,10 @@ from PIL import Image
 from mmreason.problem import ANSWER_TYPES, Problem, ProblemError, decode_image
 from mmreason.jsonl import iter_json_objects
 
-FORMATS = ("mathvista", "geometry3k", "jsonl")
+FORMATS = ("mathvista", "geometry3k", "mathverse", "mathv", "jsonl")
 ROW_SUFFIXES = (".parquet", ".jsonl", ".json")
-MATHVISTA_METADATA_KEYS = ("task", "skills", "grade", "language", "source", "context", "category", "split")
+MATHVISTA_METADATA_KEYS = ("task", "skills", "grade", "language", "source", "context", "category", "split",
+                           "img_width", "img_height")
 JSONL_KEYS = {"pid", "image", "images", "question", "answer", "answer_type", "question_type", "choices",
               "precision", "unit", "solution", "meta"}
 
@@ -272,6 +282,14 @@ def geometry3k_problem(row: Row) -> Problem:
         answer = choices[index]
     answer_type, precision = infer_answer_type(answer)
     pid = row.get("pid", row.get("id"))
+    meta: dict[str, Any] = {"dataset": "geometry3k", "source": "geometry3k", "domain": "geometry"}
+    for key in GEOMETRY3K_META_KEYS:
+        if not is_missing(row.get(key)):
+            value = row[key]
+            meta[key] = list(value) if isinstance(value, (list, tuple)) else value
+    subject = geometry3k_subject(meta.get("problem_type_goal"), meta.get("problem_type_graph"))
+    if subject is not None:
+        meta["subject"] = subject  # else tagging picks the subject within geometry from the question text
     return build(
         row,
         pid=default_pid(row) if is_missing(pid) else str(pid),
@@ -282,7 +300,180 @@ def geometry3k_problem(row: Row) -> Problem:
         images=images,
         choices=choices,
         precision=precision,
-        meta={"dataset": "geometry3k", "source": "geometry3k", "subject": "geometry"},
+        unit=optional_text(row.get("unit")),
+        meta=meta,
+    )
+
+
+GEOMETRY3K_META_KEYS = ("problem_type_graph", "problem_type_goal", "precise_value", "rough_value")
+"""Fields of the original Geometry3K annotation kept in meta when a row has them."""
+
+
+def geometry3k_subject(goals: Any, graphs: Any) -> str | None:
+    """The tagging subject implied by Geometry3K's problem_type_goal / problem_type_graph, or None."""
+    goals = {str(g).lower() for g in (goals if isinstance(goals, list) else [goals] if goals else [])}
+    graphs = {str(g).lower() for g in (graphs if isinstance(graphs, list) else [graphs] if graphs else [])}
+    if "angle" in goals:
+        return "angles"
+    if "area" in goals:
+        return "area_perimeter"
+    if "circle" in graphs:
+        return "circles"
+    if "triangle" in graphs:
+        return "triangles"
+    if graphs & {"quadrilateral", "polygon", "rectangle", "parallelogram", "trapezoid"}:
+        return "area_perimeter"
+    return None
+
+
+# Subject names of MathVerse and MATH-V -> (meta domain, meta subject) in the tagging taxonomy's terms;
+# the first key contained in the lowercased source subject wins.
+SUBJECT_DOMAINS: tuple[tuple[str, tuple[str, str | None]], ...] = (
+    ("angle", ("geometry", "angles")),
+    ("area", ("geometry", "area_perimeter")),
+    ("length", ("geometry", None)),
+    ("solid geometry", ("geometry", "solids")),
+    ("geometry", ("geometry", None)),
+    ("function", ("algebra", "functions")),
+    ("algebra", ("algebra", None)),
+    ("statistic", ("statistics", None)),
+    ("counting", ("counting", None)),
+    ("combinatorics", ("counting", None)),
+    ("arithmetic", ("arithmetic", None)),
+)
+
+
+def subject_tags(*names: Any) -> dict[str, str]:
+    """meta domain (and subject when implied) from a source's subject / subfield names ({} when none applies)."""
+    for name in names:
+        text = "" if is_missing(name) else str(name).lower()
+        for key, (domain, subject) in SUBJECT_DOMAINS:
+            if key in text:
+                return {"domain": domain, **({"subject": subject} if subject else {})}
+    return {}
+
+
+_IMAGE_MARKER = re.compile(r"<image(\d+)>")
+
+
+def ordered_images(row: Row, question: str, image_values: list[Any]) -> tuple[str, list[Image.Image]]:
+    """MATH-V-style `<image1>` markers -> `<image>` markers, the images in marker order (unmarked: images first)."""
+    markers = [int(m.group(1)) for m in _IMAGE_MARKER.finditer(question)]
+    if not markers:
+        return question, [load_image(row, v, f"images[{i}]") for i, v in enumerate(image_values)]
+    loaded: dict[int, Image.Image] = {}
+    for number in markers:
+        if not 1 <= number <= len(image_values):
+            raise row.fail(f"field 'question': marker <image{number}> but the row has {len(image_values)} image(s)")
+        if number not in loaded:
+            loaded[number] = load_image(row, image_values[number - 1], f"images[{number - 1}]")
+    return _IMAGE_MARKER.sub("<image>", question), [loaded[number] for number in markers]
+
+
+def letter_to_choice(row: Row, answer: str, choices: list[str] | None) -> str:
+    """An option-letter answer ("B") as its choice text; other answers unchanged."""
+    if choices and answer not in choices and re.fullmatch(r"\(?[A-Z]\)?", answer):
+        index = ord(answer.strip("()")) - ord("A")
+        if index >= len(choices):
+            raise row.fail(f"field 'answer': letter {answer} but only {len(choices)} choices")
+        return choices[index]
+    return answer
+
+
+def mathv_problem(row: Row) -> Problem:
+    """MATH-V (MathLLMs/MathVision): id, question with <imageN> markers, options, image / decoded_image,
+    answer (an option letter when there are options), solution, level, subject."""
+    decoded = row.get("decoded_image")
+    has_bytes = isinstance(decoded, dict) and decoded.get("bytes") is not None
+    if "images" in row and not is_missing(row["images"]):
+        image_values = list(row["images"]) if not isinstance(row["images"], (str, bytes, dict)) else [row["images"]]
+    else:
+        image_values = [decoded if has_bytes else require(row, "image")]
+    question, images = ordered_images(row, str(require(row, "question")), image_values)
+    options = optional_choices(row, row.get("options"))
+    choices = options or None
+    answer = letter_to_choice(row, answer_text(row, require(row, "answer")).strip(), choices)
+    answer_type, precision = infer_answer_type(answer)
+    meta: dict[str, Any] = {"dataset": "mathv", "source": "mathv"}
+    for key in ("level", "subject"):
+        if not is_missing(row.get(key)):
+            meta[key if key != "subject" else "source_subject"] = row[key]
+    meta.update(subject_tags(row.get("subject")))
+    pid = row.get("id", row.get("pid"))
+    return build(
+        row,
+        pid=f"mathv-{pid}" if not is_missing(pid) else default_pid(row),
+        question=question,
+        answer=answer,
+        answer_type=answer_type,
+        question_type="multi_choice" if choices else "free_form",
+        images=images,
+        choices=choices,
+        precision=precision,
+        solution=optional_text(row.get("solution")),
+        meta=meta,
+    )
+
+
+# "Choices:\nA:5 cm\nB:5 m" / "Choice:\nA.5 cm" / "Choices: (A) 5 (B) 6" at the end of a MathVerse question.
+_CHOICE_BLOCK = re.compile(r"\n?\s*Choices?\s*:\s*\n?(.*)$", re.IGNORECASE | re.DOTALL)
+_CHOICE_ITEM = re.compile(r"(?:^|\n|\s)\(?([A-H])\s*[:.)]\s*(.*?)(?=\n\s*\(?[A-H]\s*[:.)]|\s\([A-H]\)|$)", re.DOTALL)
+
+
+def split_choices(question: str) -> tuple[str, list[str] | None]:
+    """(question without its choice list, the choice texts in letter order) or (question, None)."""
+    block = _CHOICE_BLOCK.search(question)
+    if not block:
+        return question, None
+    items = _CHOICE_ITEM.findall(block.group(1))
+    letters = [letter for letter, _ in items]
+    if len(items) < 2 or letters != [chr(ord("A") + i) for i in range(len(items))]:
+        return question, None
+    return question[: block.start()].rstrip(), [text.strip() for _, text in items]
+
+
+def mathverse_problem(row: Row) -> Problem:
+    """MathVerse (AI4Math/MathVerse): sample_index, problem_index, problem_version, question, image, answer,
+    question_type (multi-choice / free-form), metadata {split, source, subject, subfield}, query_wo, query_cot.
+
+    Multiple choice reads its options from the question text; when the options are only in the image
+    (the Vision Only versions) the problem stays free-form with the letter as its answer and
+    meta choices_in_image=True (curation's evaluability drops it)."""
+    decoded = row.get("decoded_image")
+    image_value = decoded if isinstance(decoded, dict) and decoded.get("bytes") is not None else require(row, "image")
+    question = str(require(row, "question"))
+    answer = answer_text(row, require(row, "answer")).strip()
+    metadata = row.get("metadata")
+    metadata = metadata if isinstance(metadata, dict) else {}
+    meta: dict[str, Any] = {"dataset": "mathverse", "source": metadata.get("source") or "mathverse"}
+    for key in ("problem_version", "problem_index", "query_wo", "query_cot", "question_for_eval"):
+        if not is_missing(row.get(key)):
+            meta[key] = row[key]
+    for key in ("split", "subject", "subfield"):
+        if not is_missing(metadata.get(key)):
+            meta[f"source_{key}" if key != "split" else key] = metadata[key]
+    meta.update(subject_tags(metadata.get("subfield"), metadata.get("subject")))
+    choices = None
+    if str(row.get("question_type", "")).replace("-", "_").startswith("multi"):
+        stem, choices = split_choices(question)
+        if choices:
+            question = stem
+            answer = letter_to_choice(row, answer, choices)
+        else:
+            meta["choices_in_image"] = True
+    answer_type, precision = infer_answer_type(answer)
+    pid = row.get("sample_index", row.get("pid"))
+    return build(
+        row,
+        pid=f"mathverse-{pid}" if not is_missing(pid) else default_pid(row),
+        question=question,
+        answer=answer,
+        answer_type=answer_type,
+        question_type="multi_choice" if choices else "free_form",
+        images=[load_image(row, image_value, "image")],
+        choices=choices,
+        precision=precision,
+        meta=meta,
     )
 
 
@@ -328,6 +519,8 @@ def jsonl_problem(row: Row) -> Problem:
 CONVERTERS: dict[str, Callable[[Row], Problem]] = {
     "mathvista": mathvista_problem,
     "geometry3k": geometry3k_problem,
+    "mathverse": mathverse_problem,
+    "mathv": mathv_problem,
     "jsonl": jsonl_problem,
 }
 
