@@ -42,7 +42,7 @@ from typing import Generic, Iterator, Sequence, TypeVar
 
 import imagehash
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageChops
 
 from mmreason.problem import Problem
 
@@ -83,22 +83,57 @@ HASH_PADDING = 0.25
 """White margin added right and bottom before hashing, as a fraction of the image size (see above)."""
 
 
-def image_hash(image: Image.Image, hash_size: int) -> int:
-    """Perceptual hash of one image as an int of hash_size**2 bits (Hamming distance: `(a ^ b).bit_count()`).
+BORDER_TOLERANCE = 40
+"""Grey levels a pixel may differ from the border colour and still count as border (JPEG noise)."""
 
-    Transparent pixels are composited on white first, so an RGBA drawing and
-    its flattened JPEG copy hash alike.
-    """
+
+def _flatten(image: Image.Image) -> Image.Image:
+    """Grey copy; transparent pixels composited on white first (an RGBA drawing hashes like its JPEG copy)."""
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         image = Image.alpha_composite(background, rgba)
-    grey = image.convert("L")
+    return image.convert("L")
+
+
+def trim_border(grey: Image.Image) -> Image.Image:
+    """The image without its uniform border: the bounding box of pixels unlike the border colour.
+
+    The border colour is the most common of the four corner pixels. A re-cropped or re-padded copy of a
+    diagram differs from the original mostly in its margins; trimmed, the two differ only in scale, which
+    the perceptual hash ignores. An image that is all border is returned as is.
+    """
+    corners = [grey.getpixel(xy) for xy in ((0, 0), (grey.width - 1, 0), (0, grey.height - 1),
+                                            (grey.width - 1, grey.height - 1))]
+    background = max(set(corners), key=corners.count)
+    diff = ImageChops.difference(grey, Image.new("L", grey.size, background))
+    box = diff.point(lambda v: 255 if v > BORDER_TOLERANCE else 0).getbbox()
+    if box is None or (box[2] - box[0]) < 4 or (box[3] - box[1]) < 4:
+        return grey
+    return grey.crop(box)
+
+
+def _phash_padded(grey: Image.Image, hash_size: int) -> int:
     margin = (int(grey.width * HASH_PADDING), int(grey.height * HASH_PADDING))
     padded = Image.new("L", (grey.width + margin[0], grey.height + margin[1]), 255)
     padded.paste(grey, (0, 0))
     bits = imagehash.phash(padded, hash_size=hash_size).hash.flatten()
     return int.from_bytes(np.packbits(bits).tobytes(), "big") >> (-len(bits) % 8)
+
+
+def image_hash(image: Image.Image, hash_size: int) -> int:
+    """Perceptual hash of one image as an int of hash_size**2 bits (Hamming distance: `(a ^ b).bit_count()`).
+
+    Transparent pixels are composited on white, the uniform border is trimmed (`trim_border`: re-cropped
+    and re-padded copies of a diagram then hash alike), and the rest is padded right and bottom before
+    the DCT hash (see the module docstring).
+    """
+    return _phash_padded(trim_border(_flatten(image)), hash_size)
+
+
+def image_hash_untrimmed(image: Image.Image, hash_size: int) -> int:
+    """The hash without border trimming (what dedup used before; kept for scripts/bench_near_duplicates.py)."""
+    return _phash_padded(_flatten(image), hash_size)
 
 
 _NUMBER = re.compile(r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:e[-+]?\d+)?")
