@@ -4,7 +4,14 @@ k1.5 excludes multiple-choice, true/false and proof-based questions from the
 RL set: a policy can guess the first two right often enough to be rewarded for
 a wrong chain of thought, and the third has no single answer to verify. A
 problem whose ground truth our verifier cannot parse would give reward 0 to
-every response, so it is dropped too.
+every response, so it is dropped too, and so is one that states its value
+with words around it ("Volume = 904.78 cm^3") when the bare value a correct
+response would box ("904.78") does not verify against it.
+
+Multiple choice in disguise counts as multiple choice: a free-form problem
+whose answer is an option letter (MathVerse's Vision Only items, options drawn
+in the image), and a question that picks among options ("Which of the
+following cannot be the perimeter?") without its choices.
 """
 
 from __future__ import annotations
@@ -15,7 +22,8 @@ from typing import Iterable, Sequence
 from mmreason.curation.config import EvaluabilityConfig
 from mmreason.curation.removal import Removal, StepResult, apply_check
 from mmreason.problem import Problem, ProblemError
-from mmreason.rewards import check_ground_truth
+from mmreason.rewards import check_ground_truth, verify_answer
+from mmreason.rewards.verify import clean_latex
 
 STEP = "evaluability"
 
@@ -33,7 +41,24 @@ Verdict = tuple[str, str]
 """(kind, reason) of a removal."""
 
 
+# A question that only makes sense with options in front of the solver ("Which of the following cannot be the
+# perimeter?"); without its choices it has no answer the verifier could check.
+_NEEDS_CHOICES = re.compile(
+    r"\bwhich\s+(?:one\s+)?of\s+(?:the\s+following|these|the\s+(?:options|choices|answers|figures|graphs))\b"
+    r"|\b(?:choose|select|pick)\s+the\s+(?:correct|right|best)\b|\bthe\s+following\s+(?:options|choices)\b",
+    re.IGNORECASE,
+)
+_BARE_LETTER = re.compile(r"^\(?[A-H]\)?\.?$")
+
+
 def multiple_choice_reason(problem: Problem) -> Verdict | None:
+    if problem.question_type != "multi_choice" and not problem.choices:
+        if problem.meta.get("choices_in_image"):
+            return "multiple_choice", "multiple choice with the options only in the image"
+        if _BARE_LETTER.match(problem.answer.strip()):
+            return "multiple_choice", f"free-form question whose answer is an option letter ({problem.answer!r})"
+        if _NEEDS_CHOICES.search(problem.question):
+            return "multiple_choice", "asks to pick among options but has no choices"
     if problem.question_type == "multi_choice":
         return "multiple_choice", f"multiple choice ({len(problem.choices or [])} options)"
     if problem.choices:
@@ -62,11 +87,32 @@ def proof_reason(problem: Problem, patterns: Sequence[re.Pattern[str]]) -> Verdi
     return None
 
 
+# "Volume $=904.78 \\mathrm{~cm}^{3}$", "x = 5", "12 cm": a ground truth that states a value with a name or a
+# unit around it. The bare value is what a correct response boxes, so it must verify.
+_STATED_VALUE = re.compile(r"^(?:[^=]*=\s*)?(-?\d+(?:\.\d+)?(?:/\d+)?)(?:\s*[A-Za-z^{}~\\%°0-9 ]*)?$")
+
+
+def bare_value(answer: str) -> str | None:
+    """The number a worded ground truth states ("Volume = 904.78 cm^3" -> "904.78"), or None."""
+    cleaned = clean_latex(answer)
+    match = _STATED_VALUE.match(cleaned)
+    if not match or match.group(1) == cleaned:
+        return None
+    return match.group(1)
+
+
 def unparsable_reason(problem: Problem) -> Verdict | None:
     try:
         check_ground_truth(problem)
     except ProblemError as err:
         return "unverifiable_answer", f"ground truth not verifiable: {err}"
+    if problem.question_type != "multi_choice":
+        value = bare_value(problem.answer)
+        if value is not None and not verify_answer(value, problem):
+            return "unverifiable_answer", (
+                f"ground truth {problem.answer!r} rejects its own bare value {value!r}; "
+                f"normalise the answer to {value!r} (and the unit into the unit field)"
+            )
     return None
 
 
