@@ -256,7 +256,7 @@ class TrainConfig:
     """DeepSpeed ZeRO stage (0, 1, 2, 3) used when `deepspeed_config` is not given."""
     deepspeed_config: Optional[str] = None
     """Path to a DeepSpeed JSON (configs/deepspeed/); batch sizes and optimizer are filled in from this config."""
-    logit_chunk_tokens: int = 2048
+    logit_chunk_tokens: int = 512
     """RL: response positions whose logits exist at once when computing log-probs and entropy (the output head runs
     chunk by chunk and is recomputed in backward); bounds that memory to about chunk x vocabulary x 4 bytes."""
     group_by_length: bool = True

@@ -117,7 +117,7 @@ def _chunk_logprobs(head: Any, hidden: torch.Tensor, targets: torch.Tensor, temp
 
 
 def response_logprobs(model: Any, inputs: dict[str, Any], response_ids: torch.Tensor, mask: torch.Tensor, *,
-                      temperature: float = 1.0, chunk_tokens: int = 2048) -> ResponseLogprobs:
+                      temperature: float = 1.0, chunk_tokens: int = 512) -> ResponseLogprobs:
     """Log-probs of the last L = response_ids.shape[1] tokens of `inputs` (prompt + response, responses right
     padded) under `model`, logits divided by `temperature`, with their entropy summed over `mask` [b, L].
 

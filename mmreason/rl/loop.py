@@ -177,7 +177,7 @@ def rollout_policy_forward_needed(cfg: Config) -> bool:
 
 @torch.no_grad()
 def rollout_logprobs(model: Any, rollout: Rollout, micro_batch_size: int, temperature: float,
-                     chunk_tokens: int = 2048) -> torch.Tensor:
+                     chunk_tokens: int = 512) -> torch.Tensor:
     """Token log-probs [N, L] of the rollout's responses under `model` (no gradient), on the CPU."""
     chunks = []
     for start in range(0, rollout.num_rows, micro_batch_size):
@@ -188,7 +188,7 @@ def rollout_logprobs(model: Any, rollout: Rollout, micro_batch_size: int, temper
 
 
 def response_logprobs(model: Any, rollout: Rollout, rows: torch.Tensor, temperature: float,
-                      chunk_tokens: int = 2048) -> tuple[torch.Tensor, torch.Tensor]:
+                      chunk_tokens: int = 512) -> tuple[torch.Tensor, torch.Tensor]:
     """Forward prompt+response of `rows`: (token log-probs [b, L] on the model's device, summed entropy).
 
     Logits are divided by the sampling temperature so ratios compare the same distribution that sampled; the
