@@ -331,6 +331,8 @@ def run(cfg: Config, rank: int, world_size: int) -> dict[str, float]:
         metrics = {
             "reward/mean": mean_over_ranks(rewards.overall),
             **{f"reward/{name}": mean_over_ranks(value) for name, value in rewards.terms.items()},
+            # answers whose verification ran out of time (scored 0, reason "timeout"): all ranks, this step
+            "reward/verify_timeouts": all_reduce_sum(sum(reason == "timeout" for reason in rewards.reasons)),
             "response_length/mean": mean_over_ranks(lengths),
             "response_length/max": all_reduce_max(lengths.max()),
             "response/truncated_fraction": mean_over_ranks(rollout.truncated),

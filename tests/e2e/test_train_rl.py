@@ -11,7 +11,7 @@ from mmreason.metrics import read_metrics
 from test_train_sft import deepspeed_launcher, wait_for_checkpoint
 
 REQUIRED_METRICS = [
-    "step", "reward/mean", "reward/accuracy", "reward/format", "reward/length", "response_length/mean", "loss", "kl",
+    "step", "reward/mean", "reward/accuracy", "reward/format", "reward/length", "reward/verify_timeouts", "response_length/mean", "loss", "kl",
     "clip_fraction", "entropy", "grad_norm", "time/generate", "time/reward", "time/update", "tokens_per_s",
 ]
 # The quickstart's dynamic sampling is off unless the algorithm asks for it: a random model's groups score
