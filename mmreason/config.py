@@ -62,6 +62,20 @@ class ModelConfig:
     """Override the processor's min_pixels (images are resized to at least this many pixels)."""
     max_pixels: Optional[int] = None
     """Override the processor's max_pixels (bounds image tokens per image: pixels / (28*28))."""
+    lora: bool = False
+    """Train LoRA adapters (peft) instead of the weights: every base weight is frozen (freeze_vision/freeze_merger then
+    do nothing), the reference policy is the base with adapters disabled, exports merge them (mmreason/lora.py)."""
+    lora_rank: int = 16
+    """LoRA rank r of each adapter (B @ A with A [r, in], B [out, r])."""
+    lora_alpha: float = 32.0
+    """LoRA scaling numerator: the update is B @ A * alpha / r."""
+    lora_dropout: float = 0.0
+    """Dropout on the adapters' input while training (0 keeps the training forward equal to the sampler's)."""
+    lora_target_modules: list[str] = field(
+        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
+    """Language-model linear layers that get an adapter, by last name part (the output head and embeddings never do)."""
+    lora_vision: bool = False
+    """Also put adapters on every linear layer of the vision tower (blocks and patch merger); false leaves it frozen."""
 
 
 @dataclass
@@ -256,6 +270,9 @@ class TrainConfig:
     """DeepSpeed ZeRO stage (0, 1, 2, 3) used when `deepspeed_config` is not given."""
     deepspeed_config: Optional[str] = None
     """Path to a DeepSpeed JSON (configs/deepspeed/); batch sizes and optimizer are filled in from this config."""
+    micro_batch_tokens: int = 0
+    """RL: when > 0, micro-batches are cut by a token budget instead of micro_batch_size rows: rows of similar length
+    packed while rows x (longest prompt + longest response) fits; the loss normalisation is unchanged."""
     logit_chunk_tokens: int = 512
     """RL: response positions whose logits exist at once when computing log-probs and entropy (the output head runs
     chunk by chunk and is recomputed in backward); bounds that memory to about chunk x vocabulary x 4 bytes."""
@@ -331,7 +348,9 @@ def load_config(path: str | Path | None, overrides: Sequence[str] = (), schema: 
     base = OmegaConf.structured(schema)
     layers = []
     if path is not None:
-        path = Path(path)
+        from mmreason.resources import resolve_config_path  # configs/... also finds the copy shipped in the package
+
+        path = resolve_config_path(path)
         if not path.is_file():
             raise ConfigError(f"config file {str(path)!r} does not exist")
         try:
@@ -435,6 +454,9 @@ FRACTION, FRACTION_ABOVE_0, ANY = Range(0, 1), Range(0, 1, low_open=True), Range
 NUMERIC_RANGES: dict[str, Range] = {
     "model.min_pixels": AT_LEAST_1,
     "model.max_pixels": AT_LEAST_1,
+    "model.lora_rank": AT_LEAST_1,
+    "model.lora_alpha": POSITIVE,
+    "model.lora_dropout": Range(0, 1, high_open=True),
     "data.shuffle_buffer": AT_LEAST_0,
     "data.max_image_pixels": AT_LEAST_1,
     "data.max_length": AT_LEAST_1,
@@ -482,6 +504,7 @@ NUMERIC_RANGES: dict[str, Range] = {
     "train.batch_size": AT_LEAST_1,
     "train.micro_batch_size": AT_LEAST_1,
     "train.logit_chunk_tokens": AT_LEAST_1,
+    "train.micro_batch_tokens": AT_LEAST_0,
     "train.save_every": AT_LEAST_0,            # 0 saves only at the end
     "train.keep_checkpoints": AT_LEAST_1,
     "train.eval_every": AT_LEAST_0,            # 0 validates only at the end
@@ -561,8 +584,12 @@ def validate(cfg: Config) -> Config:
         fail("sampler.difficulty_from", f"{cfg.sampler.difficulty_from!r}; expected one of {list(DIFFICULTY_SOURCES)}")
     if cfg.optim.schedule not in ("cosine", "constant"):
         fail("optim.schedule", f"{cfg.optim.schedule!r}; expected cosine or constant")
-    if cfg.train.deepspeed_config is not None and not Path(cfg.train.deepspeed_config).is_file():
-        fail("train.deepspeed_config", f"file {cfg.train.deepspeed_config!r} does not exist")
+    if cfg.train.deepspeed_config is not None:  # configs/deepspeed/... also names the copy shipped in the package
+        from mmreason.resources import resolve_config_path
+
+        if not resolve_config_path(cfg.train.deepspeed_config).is_file():
+            fail("train.deepspeed_config", f"file {cfg.train.deepspeed_config!r} does not exist")
+        cfg.train.deepspeed_config = str(resolve_config_path(cfg.train.deepspeed_config))
     return cfg
 
 

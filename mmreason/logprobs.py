@@ -20,6 +20,8 @@ from mmreason.distributed import is_partitioned
 def vision_tower(model: Any) -> torch.nn.Module | None:
     """The policy's vision tower (`visual`), through a DeepSpeed engine's `.module` if there is one; None if it has none."""
     module = getattr(model, "module", model)
+    if hasattr(module, "get_base_model"):  # a peft (LoRA) policy: the model under the adapters
+        module = module.get_base_model()
     inner = getattr(module, "model", module)
     return getattr(inner, "visual", None) or getattr(module, "visual", None)
 
@@ -45,10 +47,10 @@ def idle_vision_term(model: Any) -> torch.Tensor | None:
     pixels = torch.zeros(merge * merge, patch_dim, dtype=params[0].dtype, device=params[0].device)
     grid = torch.tensor([[1, merge, merge]], device=params[0].device)
     out = visual(pixels, grid_thw=grid)
-    hidden = [t for t in (getattr(out, "last_hidden_state", None), getattr(out, "pooler_output", None)) if t is not None]
-    if not hidden:  # older transformers return the merged features as a plain tensor
-        hidden = [out]
-    return sum(t.float().sum() for t in hidden) * 0.0
+    # The merged features only, as an image batch uses them: every trainable vision parameter is behind them, and
+    # using a second output would make ZeRO-3 record the tower twice in this rank's backward (a trace mismatch).
+    merged = getattr(out, "pooler_output", out)  # older transformers return the merged features as a tensor
+    return merged.float().sum() * 0.0
 
 
 def policy_forward(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor,

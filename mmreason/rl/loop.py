@@ -195,10 +195,48 @@ def response_logprobs(model: Any, rollout: Rollout, rows: torch.Tensor, temperat
     output head runs chunk by chunk (logprobs.response_logprobs), never on the whole [b, L, V] block.
     """
     dev = next(model.parameters()).device
-    inputs = {k: (v.to(dev) if v is not None else None) for k, v in rollout.model_inputs(rows).items()}
-    out = token_logprobs_of_response(model, inputs, rollout.response_ids[rows], rollout.response_mask[rows],
+    inputs = rollout.model_inputs(rows)
+    # Only the columns these rows use: prompts are left padded and responses right padded to the whole rollout's
+    # widths, so a micro-batch of short rows would otherwise pay for the longest row of the step.
+    prompt_width, response_width = rollout.prompt_ids.shape[1], rollout.response_ids.shape[1]
+    first = prompt_width - int(rollout.prompt_mask[rows].sum(dim=1).max())
+    kept = int(rollout.response_mask[rows].sum(dim=1).max())
+    columns = torch.cat([torch.arange(first, prompt_width), torch.arange(prompt_width, prompt_width + kept)])
+    for key in ("input_ids", "attention_mask"):
+        inputs[key] = inputs[key][:, columns]
+    inputs = {k: (v.to(dev) if v is not None else None) for k, v in inputs.items()}
+    out = token_logprobs_of_response(model, inputs, rollout.response_ids[rows, :kept], rollout.response_mask[rows, :kept],
                                      temperature=temperature, chunk_tokens=chunk_tokens)
-    return out.logprobs, out.entropy_sum
+    logprobs = torch.nn.functional.pad(out.logprobs, (0, response_width - kept))  # [b, L]; the cut columns are padding
+    return logprobs, out.entropy_sum
+
+
+def plan_micro_batches(rollout: Rollout, micro_batch_size: int, token_budget: int) -> list[torch.Tensor]:
+    """The rows of each micro-batch: `micro_batch_size` consecutive rows, or with a token budget, rows of similar
+    length packed so that rows x (longest prompt + longest response) stays within `token_budget` (a longer row
+    goes alone). Every rank gets as many micro-batches as the rank that needs most (under ZeRO-3 each forward is
+    a collective), by splitting its largest ones."""
+    if token_budget <= 0:
+        return [torch.arange(start, min(start + micro_batch_size, rollout.num_rows))
+                for start in range(0, rollout.num_rows, micro_batch_size)]
+    prompt_lengths = rollout.prompt_mask.sum(dim=1).tolist()
+    response_lengths = rollout.response_mask.sum(dim=1).tolist()
+    order = sorted(range(rollout.num_rows), key=lambda r: (prompt_lengths[r] + response_lengths[r]), reverse=True)
+    groups: list[list[int]] = []
+    for row in order:
+        group = groups[-1] if groups else None
+        if group is not None:
+            widest = max(prompt_lengths[r] for r in group + [row]) + max(response_lengths[r] for r in group + [row])
+            if widest * (len(group) + 1) <= token_budget:
+                group.append(row)
+                continue
+        groups.append([row])
+    target = int(all_reduce_max(len(groups)))
+    while len(groups) < target:
+        largest = max(groups, key=len)
+        groups.remove(largest)
+        groups += [largest[: len(largest) // 2], largest[len(largest) // 2 :]]
+    return [torch.tensor(sorted(group)) for group in groups]
 
 
 def update_policy(engine: Any, rollout: Rollout, old_logprobs: torch.Tensor | None, ref_logprobs: torch.Tensor | None,
@@ -216,9 +254,11 @@ def update_policy(engine: Any, rollout: Rollout, old_logprobs: torch.Tensor | No
     token_total = 0.0
     loss_total = 0.0
     grad_norms = []
+    plan = plan_micro_batches(rollout, cfg.train.micro_batch_size, cfg.train.micro_batch_tokens)
     for _epoch in range(cfg.algo.ppo_epochs):
-        for start in range(0, rollout.num_rows, cfg.train.micro_batch_size):
-            rows = torch.arange(start, min(start + cfg.train.micro_batch_size, rollout.num_rows))
+        for index, rows in enumerate(plan):
+            # One optimizer step per epoch, after its last micro-batch, however many micro-batches the plan has.
+            engine.set_gradient_accumulation_boundary(index == len(plan) - 1)
             logp, entropy_sum = response_logprobs(engine, rollout, rows, cfg.rollout.temperature,
                                                   cfg.train.logit_chunk_tokens)
             dev = logp.device  # the loss runs where the log-probs are; the rollout's tensors live on the CPU
@@ -228,8 +268,9 @@ def update_policy(engine: Any, rollout: Rollout, old_logprobs: torch.Tensor | No
             batch = PolicyBatch(logprobs=logp, old_logprobs=old, ref_logprobs=ref, advantages=advantages[rows].to(dev),
                                 response_mask=mask)
             loss, stats = compute_policy_loss(batch, counts, cfg.algo, cfg.rollout.max_new_tokens)
-            # The loss is this micro-batch's share of the whole step's loss; DeepSpeed divides by
-            # grad_accum and averages over ranks, so scale back up to keep the exact full-batch gradient.
+            # The loss is this micro-batch's share of the whole step's loss; DeepSpeed divides by its configured
+            # grad_accum (whatever the plan's length) and averages over ranks, so scale back up to keep the exact
+            # full-batch gradient.
             engine.backward(loss * world_size * grad_accum)
             norm = step_with_grad_norm(engine)
             if norm is not None:
