@@ -13,7 +13,7 @@ from mmreason.config import ModelConfig, RolloutConfig
 from mmreason.engines import build_engine, logprob_abs_diff
 from mmreason.generation import encode, generate, generate_samples, vision_token_ids
 from mmreason.models import load_policy
-from mmreason.rl.loop import response_logprobs, rollout_logprobs
+from mmreason.rl.loop import rollout_logprobs
 from mmreason.rl.rollout import generate_rollouts
 
 pytestmark = pytest.mark.vllm
@@ -117,8 +117,11 @@ def test_engine_logprobs_match_the_trainer(policy, engine, engine_problems):
     # random model their ~0.4% of the mass is a floor under rollout/logprob_diff (a trained model gives them ~0).
     assert diff.mean() < 0.05, diff.max()
     # Renormalised without the vision tokens, the trainer's log-probs are the engine's.
-    rows = torch.arange(rollout.num_rows)
-    _, logits = response_logprobs(model, rollout, rows, cfg.temperature)
+    inputs = {k: v for k, v in rollout.model_inputs(torch.arange(rollout.num_rows)).items() if v is not None}
+    with torch.no_grad():
+        logits = model(**inputs, use_cache=False).logits.float()
+    P = rollout.prompt_ids.shape[1]
+    logits = logits[:, P - 1 : -1] / cfg.temperature  # position t predicts token t + 1
     logits[..., vision_token_ids(processor)] = float("-inf")
     masked = torch.log_softmax(logits, dim=-1).gather(-1, rollout.response_ids[..., None]).squeeze(-1)
     exact = logprob_abs_diff(rollout.engine_logprobs, masked, rollout.response_mask)
