@@ -8,7 +8,7 @@ recomputed in backward instead of kept (torchtune's chunked output loss is the m
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -101,7 +101,8 @@ def token_entropy(logits: torch.Tensor, mask: torch.Tensor, chunk_size: int = 10
         total = torch.zeros((), dtype=torch.float32, device=logits.device)
         for chunk in positions.split(chunk_size):
             log_probs = torch.log_softmax(rows[chunk].float(), dim=-1)  # [c, V]
-            total += -(log_probs.exp() * log_probs).sum()
+            probs = log_probs.exp()
+            total += -torch.special.xlogy(probs, probs).sum()  # 0 log 0 = 0 for tokens masked to -inf
         return total / max(positions.numel(), 1)
 
 
@@ -112,16 +113,29 @@ class ResponseLogprobs(NamedTuple):
     """Scalar float32: summed next-token entropy over the response tokens `mask` keeps (no gradient; a metric)."""
 
 
-def _chunk_logprobs(head: Any, hidden: torch.Tensor, targets: torch.Tensor, temperature: float) -> torch.Tensor:
-    """[b, c, H] hidden states -> [b, c] log-probs of `targets` under head(hidden) / temperature, in fp32."""
+def _chunk_logits(head: Any, hidden: torch.Tensor, temperature: float, suppressed: torch.Tensor | None) -> torch.Tensor:
+    """[b, c, H] hidden states -> [b, c, V] fp32 logits / temperature, with `suppressed` token ids at -inf."""
     logits = head(hidden).float() / temperature
+    if suppressed is not None:
+        logits = logits.index_fill(-1, suppressed, float("-inf"))
+    return logits
+
+
+def _chunk_logprobs(head: Any, hidden: torch.Tensor, targets: torch.Tensor, temperature: float,
+                    suppressed: torch.Tensor | None) -> torch.Tensor:
+    """[b, c, H] hidden states -> [b, c] log-probs of `targets` under the sampling distribution, in fp32."""
+    logits = _chunk_logits(head, hidden, temperature, suppressed)
     return logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(logits, dim=-1)
 
 
 def response_logprobs(model: Any, inputs: dict[str, Any], response_ids: torch.Tensor, mask: torch.Tensor, *,
-                      temperature: float = 1.0, chunk_tokens: int = 512) -> ResponseLogprobs:
+                      temperature: float = 1.0, chunk_tokens: int = 512,
+                      suppressed_ids: Sequence[int] = ()) -> ResponseLogprobs:
     """Log-probs of the last L = response_ids.shape[1] tokens of `inputs` (prompt + response, responses right
     padded) under `model`, logits divided by `temperature`, with their entropy summed over `mask` [b, L].
+
+    `suppressed_ids` are tokens the sampler never draws (vision tokens): they get probability 0 here too, so the
+    log-probs are those of the distribution that actually sampled.
 
     The output head runs on at most `chunk_tokens` positions at a time; with gradient on, each chunk is
     recomputed in backward (activation checkpointing), so no [b, L, V] tensor is ever held.
@@ -134,17 +148,18 @@ def response_logprobs(model: Any, inputs: dict[str, Any], response_ids: torch.Te
     temperature = max(temperature, 1e-6)
     targets = response_ids.to(hidden.device)
     mask = mask.to(hidden.device).bool()
+    suppressed = torch.tensor(list(suppressed_ids), device=hidden.device, dtype=torch.long) if suppressed_ids else None
     step = max(1, chunk_tokens // max(b, 1))
     parts, entropy_sum = [], torch.zeros((), dtype=torch.float32, device=hidden.device)
     for start in range(0, L, step):
         h, t = hidden[:, start : start + step], targets[:, start : start + step]
         if torch.is_grad_enabled() and h.requires_grad:
-            parts.append(checkpoint(_chunk_logprobs, head, h, t, temperature, use_reentrant=False))
+            parts.append(checkpoint(_chunk_logprobs, head, h, t, temperature, suppressed, use_reentrant=False))
         else:
-            parts.append(_chunk_logprobs(head, h, t, temperature))
+            parts.append(_chunk_logprobs(head, h, t, temperature, suppressed))
         with torch.no_grad():
             chunk_mask = mask[:, start : start + step]
-            entropy_sum += token_entropy(head(h.detach()) / temperature, chunk_mask) * chunk_mask.sum()
+            entropy_sum += token_entropy(_chunk_logits(head, h.detach(), temperature, suppressed), chunk_mask) * chunk_mask.sum()
     return ResponseLogprobs(torch.cat(parts, dim=1) if parts else hidden.new_zeros(b, 0, dtype=torch.float32), entropy_sum)
 
 

@@ -69,3 +69,25 @@ def test_chunked_response_logprobs_equal_the_full_logits_computation(text_batch)
         for name, grad in expected_grads.items():
             if grad is not None:
                 torch.testing.assert_close(grads[name], grad, rtol=1e-4, atol=1e-6, msg=name)
+
+
+def test_tokens_the_sampler_never_draws_have_probability_zero(text_batch):
+    """With suppressed ids (the vision tokens) the log-probs and entropy are those of the renormalised distribution
+    the engines sample from (hf's suppress_tokens, vLLM's allowed_token_ids)."""
+    from mmreason.logprobs import response_logprobs, token_entropy
+
+    model, input_ids, attention_mask = text_batch
+    suppressed = [5, 7, 11]
+    L = 4
+    response_ids, mask = input_ids[:, -L:], attention_mask[:, -L:]
+    assert not set(suppressed) & set(response_ids.flatten().tolist())
+    with torch.no_grad():
+        logits = model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits.float()[:, -L - 1 : -1]
+        logits[..., suppressed] = float("-inf")
+        expected = torch.log_softmax(logits, -1).gather(-1, response_ids.unsqueeze(-1)).squeeze(-1)
+        out = response_logprobs(model, {"input_ids": input_ids, "attention_mask": attention_mask}, response_ids, mask,
+                                suppressed_ids=suppressed, chunk_tokens=3)
+    torch.testing.assert_close(out.logprobs, expected, rtol=1e-5, atol=1e-5)
+    entropy = token_entropy(logits, mask) * mask.sum()
+    assert torch.isfinite(out.entropy_sum)
+    torch.testing.assert_close(out.entropy_sum, entropy, rtol=1e-5, atol=1e-5)

@@ -30,7 +30,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 import torch.distributed as dist
@@ -54,6 +54,7 @@ from mmreason.rl.reference import ReferencePolicy
 from mmreason.rl.rollout import Rollout, concat_rollouts, generate_rollouts, select_prompts
 from mmreason.rl.sampler import PromptSampler, sample_item
 from mmreason.engines import build_engine as build_rollout_engine, logprob_abs_diff
+from mmreason.generation import vision_token_ids
 
 log = logging.getLogger(__name__)
 
@@ -177,22 +178,23 @@ def rollout_policy_forward_needed(cfg: Config) -> bool:
 
 @torch.no_grad()
 def rollout_logprobs(model: Any, rollout: Rollout, micro_batch_size: int, temperature: float,
-                     chunk_tokens: int = 512) -> torch.Tensor:
+                     chunk_tokens: int = 512, suppressed_ids: Sequence[int] = ()) -> torch.Tensor:
     """Token log-probs [N, L] of the rollout's responses under `model` (no gradient), on the CPU."""
     chunks = []
     for start in range(0, rollout.num_rows, micro_batch_size):
         rows = torch.arange(start, min(start + micro_batch_size, rollout.num_rows))
-        logp, _ = response_logprobs(model, rollout, rows, temperature, chunk_tokens)
+        logp, _ = response_logprobs(model, rollout, rows, temperature, chunk_tokens, suppressed_ids)
         chunks.append(logp.cpu())
     return torch.cat(chunks)
 
 
 def response_logprobs(model: Any, rollout: Rollout, rows: torch.Tensor, temperature: float,
-                      chunk_tokens: int = 512) -> tuple[torch.Tensor, torch.Tensor]:
+                      chunk_tokens: int = 512, suppressed_ids: Sequence[int] = ()) -> tuple[torch.Tensor, torch.Tensor]:
     """Forward prompt+response of `rows`: (token log-probs [b, L] on the model's device, summed entropy).
 
-    Logits are divided by the sampling temperature so ratios compare the same distribution that sampled; the
-    output head runs chunk by chunk (logprobs.response_logprobs), never on the whole [b, L, V] block.
+    Log-probs are those of the distribution that sampled: logits divided by the sampling temperature, and the
+    tokens the engine never samples (`suppressed_ids`, the vision tokens) at probability 0. The output head runs
+    chunk by chunk (logprobs.response_logprobs), never on the whole [b, L, V] block.
     """
     dev = next(model.parameters()).device
     inputs = rollout.model_inputs(rows)
@@ -206,7 +208,7 @@ def response_logprobs(model: Any, rollout: Rollout, rows: torch.Tensor, temperat
         inputs[key] = inputs[key][:, columns]
     inputs = {k: (v.to(dev) if v is not None else None) for k, v in inputs.items()}
     out = token_logprobs_of_response(model, inputs, rollout.response_ids[rows, :kept], rollout.response_mask[rows, :kept],
-                                     temperature=temperature, chunk_tokens=chunk_tokens)
+                                     temperature=temperature, chunk_tokens=chunk_tokens, suppressed_ids=suppressed_ids)
     logprobs = torch.nn.functional.pad(out.logprobs, (0, response_width - kept))  # [b, L]; the cut columns are padding
     return logprobs, out.entropy_sum
 
@@ -241,7 +243,7 @@ def plan_micro_batches(rollout: Rollout, micro_batch_size: int, token_budget: in
 
 def update_policy(engine: Any, rollout: Rollout, old_logprobs: torch.Tensor | None, ref_logprobs: torch.Tensor | None,
                   advantages: torch.Tensor, cfg: Config, world_size: int, grad_accum: int,
-                  ref_is_rollout_policy: bool = False) -> dict[str, float]:
+                  ref_is_rollout_policy: bool = False, suppressed_ids: Sequence[int] = ()) -> dict[str, float]:
     """ppo_epochs passes of micro-batched gradient steps; returns token-weighted mean stats over all ranks.
 
     old_logprobs None: one on-policy pass, each micro-batch's own detached log-probs are the old ones.
@@ -260,7 +262,7 @@ def update_policy(engine: Any, rollout: Rollout, old_logprobs: torch.Tensor | No
             # One optimizer step per epoch, after its last micro-batch, however many micro-batches the plan has.
             engine.set_gradient_accumulation_boundary(index == len(plan) - 1)
             logp, entropy_sum = response_logprobs(engine, rollout, rows, cfg.rollout.temperature,
-                                                  cfg.train.logit_chunk_tokens)
+                                                  cfg.train.logit_chunk_tokens, suppressed_ids)
             dev = logp.device  # the loss runs where the log-probs are; the rollout's tensors live on the CPU
             mask = rollout.response_mask[rows].to(dev)
             old = old_logprobs[rows].to(dev) if old_logprobs is not None else logp.detach()
@@ -342,6 +344,7 @@ def run(cfg: Config, rank: int, world_size: int) -> dict[str, float]:
     logger = MetricsLogger(run_dir, cfg.train, rank=rank, config=cfg, resume_step=start_step)
     bar = tqdm(total=cfg.train.max_steps, initial=start_step, desc=f"rl/{cfg.algo.name}", disable=rank != 0)
     G = cfg.rollout.group_size
+    suppressed = vision_token_ids(processor)  # never sampled, so at probability 0 in every log-prob the loss uses
 
     # ---- train ----
     metrics: dict[str, float] = {}
@@ -355,14 +358,15 @@ def run(cfg: Config, rank: int, world_size: int) -> dict[str, float]:
         advantages = compute_advantages(rewards.overall.view(-1, G), cfg.algo).reshape(-1)  # [B, G] -> [N]
         with timer("logprobs"):
             old_logprobs = (rollout_logprobs(engine.module, rollout, cfg.train.micro_batch_size, cfg.rollout.temperature,
-                                             cfg.train.logit_chunk_tokens)
+                                             cfg.train.logit_chunk_tokens, suppressed)
                             if old_logprobs_pass else None)
             ref_logprobs = (rollout_logprobs(reference.model, rollout, cfg.train.micro_batch_size, cfg.rollout.temperature,
-                                             cfg.train.logit_chunk_tokens)
+                                             cfg.train.logit_chunk_tokens, suppressed)
                             if reference.model is not None else None)
         with timer("update"):
             update_stats = update_policy(engine, rollout, old_logprobs, ref_logprobs, advantages, cfg, world_size,
-                                         grad_accum, ref_is_rollout_policy=reference.is_rollout_policy)
+                                         grad_accum, ref_is_rollout_policy=reference.is_rollout_policy,
+                                         suppressed_ids=suppressed)
         with timer("weight_sync"):
             rollout_engine.wake()
             rollout_engine.sync_weights(engine.module)
