@@ -14,7 +14,6 @@ import argparse
 import sys
 
 from mmreason.data.convert import FORMATS, ConvertError, convert
-from mmreason.data.shards import write_shards
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -31,6 +30,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    from mmreason.data.shards import write_shards  # imports torch: only once the arguments parsed
+
     counted = 0
 
     def counting(problems):

@@ -3,15 +3,25 @@
     python data_prep/curate.py --config configs/curate.yaml [key=value ...]
     deepspeed --num_gpus 8 data_prep/curate.py --config configs/curate.yaml output=/data/curated
 
+    python data_prep/curate.py --config configs/curate.yaml [key=value ...] --print-config
+
+Steps, in order (each switched by `<step>.enabled`): dedup (perceptual image hash + question), decontam
+(against eval_sets), tagging (domain/subject), evaluability (drop multiple choice, true/false, proofs,
+unparseable answers), hackable (answers a model guesses without reasoning), blind (solved without the image),
+difficulty (pass rate of model.path's samples), balance (domain and difficulty mix to balance.total).
+
 Overrides use dotted keys: input=DIR output=DIR eval_sets=[a.parquet,b_dir] balance.total=5000 ...
-The steps and their knobs are documented in mmreason/curation/config.py.
+`--print-config` prints the resolved config with every key's docstring and default (also in docs/config.md).
+The model steps default to how model.path was trained (its mmreason_generation.json: template, pixel limits).
 """
 
 import logging
 import sys
 
+from mmreason.cli_help import handle as handle_help_flags
 from mmreason.config import ConfigError, load_config, parse_cli
 from mmreason.curation.config import CurateConfig, CurationError
+from mmreason.preflight import PreflightError, check_curate, fail_once
 
 
 def fail(err: Exception) -> int:
@@ -20,15 +30,14 @@ def fail(err: Exception) -> int:
 
 
 def main(argv: list[str]) -> int:
-    if any(arg in ("-h", "--help") for arg in argv):
-        print(__doc__)
-        return 0
+    argv = handle_help_flags(argv, doc=__doc__, schema=CurateConfig, prog="curate")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     try:
         path, overrides = parse_cli(argv)
         cfg = load_config(path, overrides, schema=CurateConfig)
-    except ConfigError as err:
-        return fail(err)
+        check_curate(cfg)  # paths, model and templates, before any shard is read or model loaded
+    except (ConfigError, PreflightError) as err:
+        fail_once(err, prog="curate")
     # torch & co. are imported only once the config is known to be good
     from mmreason.curation.pipeline import run_curation
     from mmreason.models import CheckpointError

@@ -5,9 +5,6 @@
 
 import argparse
 
-from mmreason.data.shards import stream_problems
-from mmreason.eval.mathvista_export import export_mathvista
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -15,6 +12,9 @@ def main() -> None:
     parser.add_argument("--out", required=True, help="parquet file to write")
     parser.add_argument("--template", default="r1_boxed", help="prompt template rendered into the `query` column")
     args = parser.parse_args()
+    from mmreason.data.shards import stream_problems  # imports torch: only once the arguments parsed
+    from mmreason.eval.mathvista_export import export_mathvista
+
     path = export_mathvista(stream_problems(args.input), args.out, args.template)
     print(f"wrote {path}")
 

@@ -1,10 +1,17 @@
 """Entry point of every training stage.
 
+    mmreason-train [--num_gpus N] --config configs/rl_vision.yaml [key=value ...]   (deepspeed on a free port)
     deepspeed [--num_gpus N] mmreason/train.py --config configs/rl_vision.yaml [key=value ...]
     python mmreason/train.py --config configs/quickstart/sft_warmup.yaml      (one process)
+    python mmreason/train.py --config FILE.yaml [key=value ...] --print-config  (resolved config, documented)
 
-Config -> the run directory's identity check (mmreason/rundir.py) -> distributed init -> the recipe named
-by `stage` (sft or rl). Each rank dies with its launcher and stops cleanly on SIGTERM (mmreason/lifecycle.py).
+Stages (`stage=` in the config): sft (long-CoT warmup SFT, mmreason/sft/loop.py) and rl (RL with verifiable
+rewards: grpo, dapo, dr_grpo, k15; mmreason/rl/loop.py). Every key: `--print-config` (each key's docstring and
+default) or docs/config.md; examples in configs/ and configs/quickstart/.
+
+Config -> pre-flight checks of paths, packages and sizes (mmreason/preflight.py; one error line naming the key,
+printed by rank 0) -> the run directory's identity check (mmreason/rundir.py) -> distributed init -> the recipe
+named by `stage`. Each rank dies with its launcher and stops cleanly on SIGTERM (mmreason/lifecycle.py).
 """
 
 from __future__ import annotations
@@ -14,26 +21,28 @@ import sys
 
 from pathlib import Path
 
-from mmreason.config import ConfigError, load_config, parse_cli, validate_for_world
+from mmreason.cli_help import handle as handle_help_flags
+from mmreason.config import Config, ConfigError, load_config, parse_cli, validate_for_world
 from mmreason.lifecycle import tie_rank_to_launcher
+from mmreason.preflight import PreflightError, check_train, fail_once, launcher_world_size
 from mmreason.problem import set_max_image_pixels
 from mmreason.rundir import RunDirError, check_run_dir, record_run, remove_partial_checkpoints
 
 
 def main(argv: list[str] | None = None) -> None:
+    argv = handle_help_flags(sys.argv[1:] if argv is None else argv, doc=__doc__, schema=Config, prog="train")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     tie_rank_to_launcher()
-    path, overrides = parse_cli(sys.argv[1:] if argv is None else argv)
-    if path is None:
-        raise SystemExit("usage: mmreason/train.py --config CONFIG.yaml [key=value ...]")
-    try:
+    try:  # a malformed config, a missing path or package, too few prompts: one line from rank 0, before any work
+        path, overrides = parse_cli(argv)
+        if path is None:
+            raise ConfigError("usage: mmreason/train.py --config CONFIG.yaml [key=value ...] (--help for more)")
         cfg = load_config(path, overrides)
-    except ConfigError as err:  # a malformed config fails before any work starts
-        raise SystemExit(f"error: {err}") from None
-    try:  # every rank reads the same directory before any of them writes to it (rank 0 does after init)
+        check_train(cfg, launcher_world_size())
+        # every rank reads the same directory before any of them writes to it (rank 0 does after init)
         check_run_dir(cfg)
-    except RunDirError as err:
-        raise SystemExit(f"error: {err}") from None
+    except (ConfigError, PreflightError, RunDirError) as err:
+        fail_once(err)
     set_max_image_pixels(cfg.data.max_image_pixels)
 
     from mmreason.distributed import barrier, init_distributed
@@ -42,7 +51,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         validate_for_world(cfg, world_size)
     except ConfigError as err:
-        raise SystemExit(f"error: {err}") from None
+        fail_once(err)
     if rank == 0:
         remove_partial_checkpoints(Path(cfg.train.output_dir))
         record_run(cfg)

@@ -18,10 +18,11 @@ import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from mmreason.problem import Problem
+from mmreason.resources import configs_dir
 
 IMAGE_MARKER = "<image>"
 LETTERS = string.ascii_uppercase
-_REPO_PROMPTS = Path(__file__).resolve().parents[2] / "configs" / "prompts"
+_REPO_PROMPTS = configs_dir() / "prompts"  # the clone's configs/prompts, or the wheel's packaged copy
 
 
 class TemplateError(ValueError):

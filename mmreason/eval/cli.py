@@ -15,26 +15,29 @@ and exit with code 2.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mmreason.eval.load import MathVistaError, load_mathvista
-from mmreason.eval.predictions import format_scores, score_file
-from mmreason.eval.run import (
-    DEFAULT_SAMPLING_TEMPERATURE,
-    DEFAULT_TEMPLATE,
-    RunError,
-    RunSettings,
-    resolve_temperature,
-    run_evaluation,
-)
 from mmreason.problem import ProblemError
+
+if TYPE_CHECKING:
+    from mmreason.eval.run import RunSettings
+
+# mmreason.eval.run and .predictions import torch: the commands import them after parsing, so `--help`
+# answers at once.
+FROM_CHECKPOINT = ("template", "system_prompt", "max_new_tokens", "min_pixels", "max_pixels")
+"""`run` flags whose default is how the checkpoint was trained (its mmreason_generation.json)."""
 
 # ---------------------------------------------------------------- score
 
 
 def _score_command(args: argparse.Namespace) -> int:
+    from mmreason.eval.predictions import format_scores, score_file
+
     problems = load_mathvista(args.data)
     _, report = score_file(problems, args.predictions, args.out, args.ignore_empty_extractions)
     out = Path(args.out)
@@ -44,7 +47,10 @@ def _score_command(args: argparse.Namespace) -> int:
 
 
 def add_score_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    score = commands.add_parser("score", help="score predictions.jsonl against MathVista-schema data")
+    score = commands.add_parser("score", help="score predictions.jsonl against MathVista-schema data",
+                                description="Score a predictions.jsonl against MathVista-schema data with MathVista's "
+                                            "rules (answer extraction, then exact / numeric / choice matching); no "
+                                            "model is loaded. Writes scores.json, scores.md, per_problem.jsonl.")
     score.add_argument("--data", required=True, help=".parquet / .jsonl in the HF AI4Math/MathVista schema, or shards")
     score.add_argument("--predictions", required=True,
                        help='jsonl: {"pid": ..., "response": ...} (or "extraction") per line; several samples per pid '
@@ -59,8 +65,37 @@ def add_score_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentP
 # ---------------------------------------------------------------- run
 
 
+def checkpoint_defaults(args: argparse.Namespace, announce: bool = True) -> argparse.Namespace:
+    """Fill the FROM_CHECKPOINT flags left unset from the checkpoint's mmreason_generation.json (how it was
+    prompted in training), else from RunSettings' defaults; explicit flags win. Prints what it used."""
+    from mmreason.eval.run import DEFAULT_TEMPLATE, RunSettings
+    from mmreason.export_meta import GENERATION_FILE, read_generation
+
+    trained = read_generation(args.model)
+    fallback = {"template": DEFAULT_TEMPLATE, "system_prompt": None, "max_new_tokens": RunSettings.max_new_tokens,
+                "min_pixels": None, "max_pixels": None}
+    used = {}
+    for name in FROM_CHECKPOINT:
+        if getattr(args, name) is not None:
+            used[name] = (getattr(args, name), "flag")
+        elif trained.get(name) is not None:
+            setattr(args, name, trained[name])
+            used[name] = (trained[name], GENERATION_FILE)
+        else:
+            setattr(args, name, fallback[name])
+            used[name] = (fallback[name], "default")
+    if announce and int(os.environ.get("RANK", "0")) == 0:
+        print("eval: " + ", ".join(f"{name}={value!r} ({source})" for name, (value, source) in used.items()),
+              file=sys.stderr)
+    return args
+
+
 def settings_from_args(args: argparse.Namespace) -> RunSettings:
     """RunSettings from the command line; counts must be positive, the temperature follows `resolve_temperature`."""
+    from mmreason.eval.run import RunError, RunSettings, resolve_temperature
+
+    if getattr(args, "template", "unset") is None or getattr(args, "max_new_tokens", "unset") is None:
+        checkpoint_defaults(args, announce=False)
     for flag, value in (("--limit", args.limit), ("--batch-size", args.batch_size),
                         ("--max-new-tokens", args.max_new_tokens)):
         if value is not None and value < 1:
@@ -76,6 +111,15 @@ def settings_from_args(args: argparse.Namespace) -> RunSettings:
 
 
 def _run_command(args: argparse.Namespace) -> int:
+    from mmreason.eval.predictions import format_scores
+    from mmreason.eval.run import RunError, run_evaluation
+    from mmreason.preflight import PreflightError, check_eval
+
+    checkpoint_defaults(args)
+    try:  # before the model is loaded
+        check_eval(args.model, args.data, args.template)
+    except PreflightError as err:
+        raise RunError(str(err)) from None
     out = Path(args.out)
     report = run_evaluation(settings_from_args(args), out)
     if report is not None:
@@ -95,19 +139,24 @@ def add_run_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentPar
     run.add_argument("--limit", type=int, default=None, help="only the first N problems")
     run.add_argument("--samples", type=int, default=1, help="responses per problem (accuracy = pass@1 averaged)")
     run.add_argument("--temperature", type=float, default=None,
-                     help=f"sampling temperature (default: 0, greedy, for one sample; "
-                          f"{DEFAULT_SAMPLING_TEMPERATURE} for several)")
+                     help="sampling temperature (default: 0, greedy, for one sample; 0.7 for several)")
     run.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling threshold")
-    run.add_argument("--max-new-tokens", type=int, default=RunSettings.max_new_tokens, help="longest response")
-    run.add_argument("--batch-size", type=int, default=RunSettings.batch_size, help="prompts per generate call")
-    run.add_argument("--template", default=DEFAULT_TEMPLATE,
+    run.add_argument("--max-new-tokens", type=int, default=None,
+                     help="longest response (default: the checkpoint's training length from its "
+                          "mmreason_generation.json, else 1024)")
+    run.add_argument("--batch-size", type=int, default=16, help="prompts per generate call (default: 16)")
+    run.add_argument("--template", default=None,
                      help="prompt template: a name under configs/prompts/ (r1_boxed, ...) or a .jinja path "
-                          "(default: MathVista's own query)")
-    run.add_argument("--system-prompt", default=None, help="system message before the user turn")
+                          "(default: the checkpoint's training template from its mmreason_generation.json, "
+                          "else MathVista's own query)")
+    run.add_argument("--system-prompt", default=None,
+                     help="system message before the user turn (default: the checkpoint's training one, if any)")
     run.add_argument("--seed", type=int, default=0, help="sampling seed (rank r uses seed + r)")
     run.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"])
-    run.add_argument("--min-pixels", type=int, default=None, help="processor min_pixels override")
-    run.add_argument("--max-pixels", type=int, default=None, help="processor max_pixels override")
+    run.add_argument("--min-pixels", type=int, default=None,
+                     help="processor min_pixels override (default: the checkpoint's training value, if any)")
+    run.add_argument("--max-pixels", type=int, default=None,
+                     help="processor max_pixels override (default: the checkpoint's training value, if any)")
     run.set_defaults(func=_run_command)
     return run
 
@@ -131,7 +180,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args)
     except (MathVistaError, ProblemError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
+        if int(os.environ.get("RANK", "0")) == 0:
+            print(f"error: {err}", file=sys.stderr)
         return 2
 
 

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
-from mmreason.data.shards import write_shards
 from mmreason.data.synth.draft import Draft, numeric_distractors
 from mmreason.data.synth.registry import FAMILIES, LEVELS, check_family_names, check_levels
 from mmreason.problem import Problem
@@ -324,6 +323,8 @@ def write_corpus(out_dir: str | Path, num: int, seed: int, shard_size: int = 100
     """
     out_dir = Path(out_dir)
     tally = CorpusTally()
+    from mmreason.data.shards import write_shards  # imports torch: not needed to parse the CLI's arguments
+
     shards = write_shards((tally.observe(p) for p in iter_problems(num, seed, **options)), out_dir, shard_size)
     settings = {"seed": seed, "num": num, "shard_size": shard_size, **options}
     return _save_manifest(tally, out_dir / "manifest.json", settings, shards=[path.name for path in shards])
