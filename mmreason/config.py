@@ -265,7 +265,14 @@ class TrainConfig:
     eval_every: int = 0
     """Steps between validation passes on data.eval (0 = only at the end when data.eval is set)."""
     log_every: int = 1
-    """Steps between metric lines (metrics.jsonl gets every step; this throttles the console)."""
+    """Steps between console lines (one plain line with the main metrics, also the last step); metrics.jsonl
+    gets every step."""
+    log_samples_every: int = 10
+    """RL: steps between writes of a few generated responses (prompt, response, reward terms, extracted answer) to
+    samples.jsonl in output_dir, and as text to TensorBoard / W&B when on; 0 = never."""
+    keep_hf_every: int = 0
+    """Keep the HF export of every step divisible by this as hf/step-N/ beside hf/latest/ (exports happen every
+    save_every steps and at the end, so make it a multiple of save_every); 0 keeps only hf/latest."""
     zero_stage: int = 0
     """DeepSpeed ZeRO stage (0, 1, 2, 3) used when `deepspeed_config` is not given."""
     deepspeed_config: Optional[str] = None
@@ -509,6 +516,8 @@ NUMERIC_RANGES: dict[str, Range] = {
     "train.keep_checkpoints": AT_LEAST_1,
     "train.eval_every": AT_LEAST_0,            # 0 validates only at the end
     "train.log_every": AT_LEAST_1,
+    "train.log_samples_every": AT_LEAST_0,     # 0 = never
+    "train.keep_hf_every": AT_LEAST_0,         # 0 = only hf/latest
     "train.zero_stage": Range(0, 3),
     "eval.num_problems": AT_LEAST_1,
     "eval.batch_size": AT_LEAST_1,

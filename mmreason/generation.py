@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple, Protocol
 
 import torch
-from tqdm.auto import tqdm
+from mmreason.metrics import progress_bar  # tqdm on a terminal, plain lines in a log file
 
 from mmreason.data.batching import PromptBatch, encode_prompts
 from mmreason.data.prompts import build_messages
@@ -209,7 +209,7 @@ def generate_samples(
     """
     eos = eos_token_ids(model, processor)
     results: list[list[SampledText]] = []
-    bar = tqdm(total=len(problems), desc="generate", unit="problem", disable=not progress, leave=False)
+    bar = progress_bar(total=len(problems), desc="generate", unit="problem", disable=not progress, leave=False)
     for start in range(0, len(problems), batch_size):
         chunk = problems[start : start + batch_size]
         if engine is None:

@@ -35,6 +35,8 @@ MUTABLE_ON_RESUME = (
     "train.eval_every",
     "train.keep_checkpoints",
     "train.log_every",
+    "train.log_samples_every",
+    "train.keep_hf_every",
     "train.tensorboard",
     "train.wandb_project",
     "train.output_dir",      # the directory itself: a moved run directory is still the same run

@@ -96,10 +96,7 @@ def test_resume_rejects_other_values_and_num_workers_is_gone(tmp_path):
         load_config(config_file(tmp_path), ["data.num_workers=2"])
 
 
-NOT_READ_YET = {
-    # issue 29 implements the console line every train.log_every steps; the key stays so configs can set it now.
-    "train.log_every",
-}
+NOT_READ_YET: set[str] = set()
 """Config keys that nothing in mmreason/ reads (beyond validation); each entry needs its reason."""
 
 

@@ -8,6 +8,8 @@ so validation runs on whatever engine generation runs on.
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,6 +20,8 @@ from mmreason.distributed import all_reduce_sum
 from mmreason.generation import Engine, SampledText, generate_samples
 from mmreason.problem import Problem
 from mmreason.rewards import score
+
+log = logging.getLogger(__name__)
 
 
 def load_validation_set(urls: str, num_problems: int) -> list[Problem]:
@@ -74,13 +78,17 @@ def run_validation(model: Any, processor: Any, problems: Sequence[Problem], cfg:
     generates for the same number of problems (padded shares; the padding is not scored).
     """
     mine = rank_share(problems, rank, world_size)
+    started = time.perf_counter()
+    if rank == 0:
+        log.info("validation: %d problems on %d rank(s)", len(problems), world_size)
     if synced_gpus:
         samples = _generate_synced(model, processor, rank_share(problems, rank, world_size, equal=True), cfg,
                                    template=template, system_prompt=system_prompt, engine=engine)
     else:
         samples = generate_samples(model, processor, mine, template=template, num_samples=1,
                                    temperature=cfg.temperature, max_new_tokens=cfg.max_new_tokens,
-                                   batch_size=cfg.batch_size, system_prompt=system_prompt, engine=engine)
+                                   batch_size=cfg.batch_size, system_prompt=system_prompt, engine=engine,
+                                   progress=rank == 0)
     totals = {"accuracy": 0.0, "format": 0.0, "length": 0.0}
     for problem, (sample, *_) in zip(mine, samples):  # zip stops before the padding
         scores = score(sample.text, problem, reward)
@@ -88,5 +96,10 @@ def run_validation(model: Any, processor: Any, problems: Sequence[Problem], cfg:
         totals["format"] += scores.format
         totals["length"] += sample.num_tokens
     count = all_reduce_sum(len(mine))
-    return {f"eval/{'response_length' if k == 'length' else k}": all_reduce_sum(v) / max(count, 1)
-            for k, v in totals.items()}
+    results = {f"eval/{'response_length' if k == 'length' else k}": all_reduce_sum(v) / max(count, 1)
+               for k, v in totals.items()}
+    if rank == 0:
+        log.info("validation: done in %.0f s: accuracy %.4f, format %.4f, response length %.0f",
+                 time.perf_counter() - started, results["eval/accuracy"], results["eval/format"],
+                 results["eval/response_length"])
+    return results

@@ -34,7 +34,6 @@ from typing import Any, Sequence
 
 import torch
 import torch.distributed as dist
-from tqdm.auto import tqdm
 
 from mmreason.config import Config, save_config, validate_for_world
 from mmreason.distributed import all_reduce_max, all_reduce_sum, device
@@ -44,7 +43,8 @@ from mmreason.engine import (
 )
 from mmreason.eval.validation import load_validation_set, run_validation
 from mmreason.logprobs import response_logprobs as token_logprobs_of_response
-from mmreason.metrics import MetricsLogger, StageTimer
+from mmreason.export_meta import after_export
+from mmreason.metrics import MetricsLogger, StageTimer, progress_bar, rl_samples
 from mmreason.models import load_policy
 from mmreason.problem import Problem
 from mmreason.rewards import RewardRecord, check_ground_truth, compute_reward
@@ -342,7 +342,8 @@ def run(cfg: Config, rank: int, world_size: int) -> dict[str, float]:
     old_logprobs_pass = rollout_policy_forward_needed(cfg) or cfg.rollout.engine != "hf"
     validation = load_validation_set(cfg.data.eval, cfg.eval.num_problems) if cfg.data.eval else []
     logger = MetricsLogger(run_dir, cfg.train, rank=rank, config=cfg, resume_step=start_step)
-    bar = tqdm(total=cfg.train.max_steps, initial=start_step, desc=f"rl/{cfg.algo.name}", disable=rank != 0)
+    bar = progress_bar(total=cfg.train.max_steps, initial=start_step, desc=f"rl/{cfg.algo.name}", disable=rank != 0,
+                       lines=False)  # off a terminal, the logger's line every train.log_every steps
     G = cfg.rollout.group_size
     suppressed = vision_token_ids(processor)  # never sampled, so at probability 0 in every log-prob the loss uses
 
@@ -401,11 +402,14 @@ def run(cfg: Config, rank: int, world_size: int) -> dict[str, float]:
         if step == cfg.train.max_steps:  # a collective: every rank must hold the same weights
             metrics["ranks/weight_max_diff"] = ranks_weight_difference(engine.module)
         logger.log(step, metrics)
+        if cfg.train.log_samples_every and (step % cfg.train.log_samples_every == 0 or step == cfg.train.max_steps):
+            logger.log_samples(step, rl_samples(rollout, rewards, G, cfg.data.prompt_template, cfg.data.system_prompt))
         bar.update(1)
         bar.set_postfix(acc=f"{metrics['reward/accuracy']:.2f}", len=f"{metrics['response_length/mean']:.0f}")
         if step == cfg.train.max_steps or (cfg.train.save_every and step % cfg.train.save_every == 0):
             save_checkpoint(engine, run_dir, step, {"sampler": sampler.state_dict()}, cfg.train.keep_checkpoints)
             export_hf(engine, processor, run_dir, step)
+            after_export(run_dir, cfg, step, rank)  # mmreason_generation.json; hf/step-N per train.keep_hf_every
     bar.close()
 
     # ---- cleanup ----

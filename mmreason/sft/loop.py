@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tqdm.auto import tqdm
 
 from mmreason.config import Config, save_config, validate_for_world
 from mmreason.data.batching import SFTBatch, collate_sft, encode_sft
@@ -30,7 +29,8 @@ from mmreason.engine import (
 )
 from mmreason.eval.validation import load_validation_set, run_validation
 from mmreason.logprobs import forward_logits, shifted_cross_entropy_sum
-from mmreason.metrics import MetricsLogger
+from mmreason.export_meta import after_export
+from mmreason.metrics import MetricsLogger, progress_bar
 from mmreason.models import load_policy
 from mmreason.problem import Problem
 
@@ -107,7 +107,8 @@ def run(cfg: Config, rank: int, world_size: int) -> dict[str, float]:
     validation = load_validation_set(cfg.data.eval, cfg.eval.num_problems) if cfg.data.eval else []
     logger = MetricsLogger(run_dir, cfg.train, rank=rank, config=cfg, resume_step=start_step)
     pad_id = processor.tokenizer.pad_token_id
-    bar = tqdm(total=cfg.train.max_steps, initial=start_step, desc="sft", disable=rank != 0)
+    bar = progress_bar(total=cfg.train.max_steps, initial=start_step, desc="sft", disable=rank != 0,
+                       lines=False)  # off a terminal, the logger's line every train.log_every steps
 
     def validate() -> dict[str, float]:
         with full_weights(engine) as policy:  # ZeRO-3: gathered once, so ranks need not generate in lockstep
@@ -158,6 +159,7 @@ def run(cfg: Config, rank: int, world_size: int) -> dict[str, float]:
         if step == cfg.train.max_steps or (cfg.train.save_every and step % cfg.train.save_every == 0):
             save_checkpoint(engine, run_dir, step, vars(state), cfg.train.keep_checkpoints)
             export_hf(engine, processor, run_dir, step)
+            after_export(run_dir, cfg, step, rank)  # mmreason_generation.json; hf/step-N per train.keep_hf_every
     bar.close()
 
     # ---- cleanup ----

@@ -1,5 +1,6 @@
 """RL end to end through `deepspeed mmreason/train.py` on the tiny checkpoint: every algorithm, resume."""
 
+import json
 import math
 import signal
 import subprocess
@@ -20,8 +21,10 @@ SMALL = ["algo.dynamic_sampling=false", "rollout.prompts_per_step=4", "rollout.g
          "rollout.max_new_tokens=16", "train.micro_batch_size=4", "eval.num_problems=4", "eval.max_new_tokens=8", "eval.batch_size=4"]
 ALGORITHMS = {
     # A reward term of the user's own, by path, and R1's language-consistency term, each logged as its own metric.
+    # Also the run's console and samples (issue 29): a line every 2 steps, samples every 3, hf/step-3 and -6 kept.
     "grpo": ["algo.beta=0.04", "reward.function=examples/reward_function/unit_mentioned.py:unit_mentioned",
-             "reward.function_weight=0.1", "reward.language_consistency_weight=0.05"],
+             "reward.function_weight=0.1", "reward.language_consistency_weight=0.05", "train.log_every=2",
+             "train.log_samples_every=3", "train.keep_hf_every=3"],
     # ZeRO-3 here: generation is then a collective across ranks (synced_gpus), and dynamic sampling's
     # extra rounds must stay in step on every rank.
     "dapo": ["algo.clip_eps_high=0.28", "algo.dynamic_sampling=true", "algo.max_sampling_rounds=1", "reward.overlong_buffer=4",
@@ -56,6 +59,18 @@ def test_each_algorithm_on_two_ranks(algo, corpus, tiny_checkpoint, tmp_path, re
         for record in metrics:
             assert 0.0 <= record["reward/unit_mentioned"] <= 1.0
             assert 0.0 <= record["reward/language"] <= 1.0
+        console = [line for line in result.stderr.splitlines() if "| reward/mean " in line]
+        assert [line.split("step ")[1].split("/")[0] for line in console] == ["2", "4", "6"], console
+        assert "\r" not in result.stderr  # no progress bar off a terminal
+        samples = [json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()]
+        assert sorted({s["step"] for s in samples}) == [3, 6]
+        for sample in samples:
+            assert {"pid", "prompt", "response", "answer", "extracted", "reward", "terms", "reason"} <= set(sample)
+            assert "unit_mentioned" in sample["terms"] and "<image>" not in sample["response"]
+        for kept in ("step-3", "step-6", "latest"):
+            generation = json.loads((out / "hf" / kept / "mmreason_generation.json").read_text())
+            assert generation["template"] == "r1_boxed" and generation["max_new_tokens"] == 16
+            assert (out / "hf" / kept / "config.json").is_file()
     assert (out / "hf" / "latest" / "config.json").is_file()
 
 
