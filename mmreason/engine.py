@@ -24,6 +24,7 @@ import torch.distributed as dist
 
 from mmreason.config import OptimConfig, TrainConfig
 from mmreason.distributed import barrier, device
+from mmreason.lora import base_model, is_lora, merged_state_dict
 from mmreason.models import vision_tower
 
 log = logging.getLogger(__name__)
@@ -371,9 +372,12 @@ def export_hf(engine, processor, run_dir: Path, step: int) -> Path | None:
     """`save_pretrained` of model and processor to hf/latest (replaced atomically); rank 0 writes."""
     module = engine.module
     state_dict = None
-    if zero_stage(engine) == 3:  # parameters are sharded: gather a full copy (collective on all ranks)
-        state_dict = engine._zero3_consolidated_16bit_state_dict()
     rank = dist.get_rank() if dist.is_initialized() else 0
+    if is_lora(module):  # LoRA: adapters merged into an ordinary checkpoint (ZeRO-3: gathered module by module)
+        state_dict = merged_state_dict(module, keep=rank == 0)
+        module = base_model(module)
+    elif zero_stage(engine) == 3:  # parameters are sharded: gather a full copy (collective on all ranks)
+        state_dict = engine._zero3_consolidated_16bit_state_dict()
     out = run_dir / "hf" / "latest"
     if rank == 0:
         staging = run_dir / "hf" / f".staging-{step}"

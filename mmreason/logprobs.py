@@ -8,13 +8,14 @@ recomputed in backward instead of kept (torchtune's chunked output loss is the m
 
 from __future__ import annotations
 
+import functools
 from typing import Any, NamedTuple, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
-from mmreason.distributed import is_partitioned
+from mmreason.distributed import gathered, is_partitioned
 
 
 def vision_tower(model: Any) -> torch.nn.Module | None:
@@ -128,6 +129,24 @@ def _chunk_logprobs(head: Any, hidden: torch.Tensor, targets: torch.Tensor, temp
     return logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(logits, dim=-1)
 
 
+def frozen_head_copy(head: torch.nn.Module) -> Any:
+    """`head`, or for a frozen head under ZeRO-3 (LoRA) a plain linear map over a gathered copy of its weight.
+
+    Why: a chunk's recomputation in backward calls the head again; ZeRO-3 gathers a frozen module's weight for
+    that call and releases it right after, before autograd reads it (torch.utils.checkpoint then fails with
+    "Recomputed values ... have different metadata"). A trainable head is held gathered through its backward.
+    The copy (vocabulary x hidden) lives until the micro-batch's backward; gathering is a collective, taken once
+    per call on every rank.
+    """
+    params = list(head.parameters())
+    if not params or any(p.requires_grad for p in params) or not any(is_partitioned(p) for p in params):
+        return head
+    with gathered(params):
+        weight = head.weight.detach().clone()
+        bias = head.bias.detach().clone() if getattr(head, "bias", None) is not None else None
+    return functools.partial(F.linear, weight=weight, bias=bias)
+
+
 def response_logprobs(model: Any, inputs: dict[str, Any], response_ids: torch.Tensor, mask: torch.Tensor, *,
                       temperature: float = 1.0, chunk_tokens: int = 512,
                       suppressed_ids: Sequence[int] = ()) -> ResponseLogprobs:
@@ -144,7 +163,7 @@ def response_logprobs(model: Any, inputs: dict[str, Any], response_ids: torch.Te
     hidden = out.hidden_states[-1]  # [b, T, H], after the final norm
     b, L = response_ids.shape
     hidden = hidden[:, hidden.shape[1] - L - 1 : -1]  # position t predicts token t + 1
-    head = getattr(model, "module", model).get_output_embeddings()
+    head = frozen_head_copy(getattr(model, "module", model).get_output_embeddings())
     temperature = max(temperature, 1e-6)
     targets = response_ids.to(hidden.device)
     mask = mask.to(hidden.device).bool()

@@ -99,6 +99,10 @@ def load_policy(cfg: ModelConfig, device: torch.device | str | None = None) -> t
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.config.use_cache = False
     freeze_vision(model, tower=cfg.freeze_vision, merger=cfg.freeze_merger)
+    if cfg.lora:  # adapters only train (a peft PeftModel; mmreason/lora.py)
+        from mmreason.lora import apply_lora
+
+        model = apply_lora(model, cfg, vision=vision_tower(model))
     if device is not None:
         model.to(device)
     return model, processor
@@ -106,6 +110,8 @@ def load_policy(cfg: ModelConfig, device: torch.device | str | None = None) -> t
 
 def vision_tower(model: torch.nn.Module) -> torch.nn.Module:
     """The vision encoder of a Qwen2-VL / Qwen2.5-VL model (its location moved in transformers 5)."""
+    if hasattr(model, "get_base_model"):  # a peft model (model.lora): the tower of the model under the adapters
+        model = model.get_base_model()
     for owner in (model, getattr(model, "model", None)):
         visual = getattr(owner, "visual", None)
         if visual is not None:

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from mmreason.distributed import gathered
+from mmreason.lora import is_lora, iter_merged_weights
 
 
 def iter_module_weights(model: torch.nn.Module, select: Callable[[str, torch.nn.Parameter], bool] | None = None
@@ -24,7 +25,11 @@ def iter_module_weights(model: torch.nn.Module, select: Callable[[str, torch.nn.
 
     A tied parameter is yielded under each of its names. `select(name, param)` False skips a parameter (and its
     gather). Every rank of a ZeRO-3 group must call this with the same `select`: each gather is a collective.
+    A LoRA policy (model.lora) yields its base model's names with the adapters merged (mmreason/lora.py).
     """
+    if is_lora(model):
+        yield from iter_merged_weights(model, select)
+        return
     for module_name, module in model.named_modules():
         prefix = f"{module_name}." if module_name else ""
         own = [(prefix + n, p) for n, p in module.named_parameters(recurse=False, remove_duplicate=False)]

@@ -17,7 +17,8 @@ Kimi k1.5's iterations: a new one starts every `reference_refresh_every` steps f
 Where a reference model lives (`algo.reference_placement`): `replicated`, a whole copy on every rank (fastest,
 and the most memory: a 7B model in bf16 is 15 GB per GPU); `partitioned`, split across the ranks by ZeRO-3 and
 gathered module by module in its forward; `offloaded`, partitioned and kept in CPU memory, streamed to the
-device module by module.
+device module by module. With LoRA (`model.lora`) a frozen reference is the policy itself with its adapters
+disabled (the base model it started from), so there is no copy to place; a snapshot is still a copy.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import torch
 
 from mmreason.config import AlgoConfig
 from mmreason.distributed import gathered
+from mmreason.lora import AdaptersDisabled, is_lora
 from mmreason.rl.presets import REFERENCE_KINDS, REFERENCE_PLACEMENTS, lookup, resolve_algo
 
 
@@ -70,7 +72,11 @@ class ReferencePolicy:
         self.refresh_every = cfg.reference_refresh_every
         self.reset_optimizer_each_iteration = cfg.reset_optimizer_each_iteration
         self._model: Optional[torch.nn.Module] = None
-        if self.kind in ("frozen", "snapshot"):
+        if self.kind == "frozen" and is_lora(model):
+            # LoRA (model.lora): the starting policy is the base model, so pi_ref is the policy's own forward with
+            # its adapters disabled: no second copy, and no placement to choose.
+            self._model = AdaptersDisabled(model)
+        elif self.kind in ("frozen", "snapshot"):
             self._model = frozen_copy(model)
             if cfg.reference_placement != "replicated":
                 from mmreason.engine import partitioned_frozen_model
