@@ -3,13 +3,19 @@
 Field names follow MathVista so that its files load without renaming. In a
 webdataset shard a problem is one sample::
 
-    {"__key__": pid, "json": <record without images>, "0.png": ..., "1.png": ...}
+    {"__key__": pid, "json": <record without images>, "images.tar": <a tar of 0.png, 1.png, ...>}
+
+Every sample has the same two fields whatever its number of images (0, 1, 2, ...), which
+`datasets.load_dataset("webdataset", data_files=...)` needs: it infers one schema from the first samples
+(columns `json`: the record, `images.tar`: bytes; `images_from_field` opens them). Shards written before
+this layout hold one `<i>.png` field per image; readers accept both.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import tarfile
 import warnings
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -104,15 +110,13 @@ class Problem:
         return cls(images=list(images or []), **record).validate()
 
     def to_sample(self) -> dict[str, Any]:
-        """A webdataset sample: `__key__`, `json` bytes, and `0.png`, `1.png`, ... bytes."""
+        """A webdataset sample: `__key__`, `json` bytes and `images.tar` (the PNGs 0.png, 1.png, ... in one tar)."""
         self.validate()
-        sample: dict[str, Any] = {
+        return {
             "__key__": self.pid,
             "json": json.dumps(self.to_json(), ensure_ascii=False).encode("utf-8"),
+            IMAGES_FIELD: pack_images([encode_png(image) for image in self.images]),
         }
-        for i, image in enumerate(self.images):
-            sample[f"{i}.png"] = encode_png(image)
-        return sample
 
     @classmethod
     def from_sample(cls, sample: dict[str, Any]) -> "Problem":
@@ -126,8 +130,10 @@ class Problem:
         if not isinstance(record, dict):
             raise ProblemError(f"sample {key!r}: field 'json': expected an object")
         images = []
+        packed = unpack_images(sample[IMAGES_FIELD], f"problem {record.get('pid', key)!r}") if IMAGES_FIELD in sample else None
         for i in range(n):
-            data = sample.get(f"{i}.png")
+            # today's layout: the i-th member of images.tar; shards written before it: an `<i>.png` field
+            data = (packed[i] if i < len(packed) else None) if packed is not None else sample.get(f"{i}.png")
             if data is None:
                 raise ProblemError(f"problem {record.get('pid', key)!r}: field 'images': image {i}.png missing")
             images.append(decode_image(data, f"problem {record.get('pid', key)!r}: image {i}.png"))
@@ -138,6 +144,37 @@ class Problem:
         values["meta"] = dict(self.meta)
         values.update(changes)
         return Problem(**values)
+
+
+IMAGES_FIELD = "images.tar"
+"""The sample field holding a problem's images: one uncompressed tar of 0.png, 1.png, ... (empty for none)."""
+
+
+def pack_images(pngs: list[bytes]) -> bytes:
+    """PNG bytes -> one tar (members 0.png, 1.png, ... in order, mtime 0 so equal images give equal bytes)."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        for i, data in enumerate(pngs):
+            info = tarfile.TarInfo(f"{i}.png")
+            info.size, info.mtime, info.mode = len(data), 0, 0o644
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def unpack_images(packed: bytes, where: str = "sample") -> list[bytes]:
+    """The PNG bytes in an `images.tar` field, in member order; ProblemError when it is not a readable tar."""
+    try:
+        with tarfile.open(fileobj=io.BytesIO(packed), mode="r:") as tar:
+            members = [m for m in tar.getmembers() if m.isreg()]
+            members.sort(key=lambda m: int(m.name.split(".")[0]) if m.name.split(".")[0].isdigit() else 1 << 30)
+            return [tar.extractfile(m).read() for m in members]  # type: ignore[union-attr]
+    except (tarfile.TarError, OSError, ValueError) as err:
+        raise ProblemError(f"{where}: field {IMAGES_FIELD!r}: not a readable tar of images ({err})") from err
+
+
+def images_from_field(packed: bytes | None) -> list[Image.Image]:
+    """PIL images from an `images.tar` value, e.g. a row of `datasets.load_dataset("webdataset", ...)`."""
+    return [Image.open(io.BytesIO(data)) for data in unpack_images(packed or pack_images([]))]
 
 
 def encode_png(image: Image.Image) -> bytes:

@@ -4,7 +4,7 @@ import pytest
 import webdataset as wds
 from PIL import Image
 
-from mmreason.problem import Problem, ProblemError
+from mmreason.problem import Problem, ProblemError, pack_images, unpack_images
 
 
 def make_problem(**changes):
@@ -60,8 +60,21 @@ def test_validation_names_pid_and_field(changes, field):
 
 def test_undecodable_image_names_pid():
     sample = make_problem().to_sample()
-    sample["0.png"] = sample["0.png"][:40]  # truncated PNG
+    sample["images.tar"] = pack_images([unpack_images(sample["images.tar"])[0][:40]])  # truncated PNG
     with pytest.raises(ProblemError, match=r"'p1'.*0\.png"):
+        Problem.from_sample(sample)
+
+
+def test_samples_of_the_earlier_layout_still_read():
+    """Shards written before images.tar hold one `<i>.png` field per image."""
+    problem = make_problem()
+    sample = problem.to_sample()
+    for i, png in enumerate(unpack_images(sample.pop("images.tar"))):
+        sample[f"{i}.png"] = png
+    back = Problem.from_sample(sample)
+    assert back.pid == problem.pid and len(back.images) == len(problem.images)
+    del sample["0.png"]
+    with pytest.raises(ProblemError, match=r"'p1'.*0\.png missing"):
         Problem.from_sample(sample)
 
 

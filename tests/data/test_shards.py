@@ -24,7 +24,7 @@ from mmreason.data.shards import (
     stream_problems,
     write_shards,
 )
-from mmreason.problem import Problem
+from mmreason.problem import Problem, pack_images, unpack_images
 
 
 def noise_image(seed: int, mode: str = "RGB", size: tuple[int, int] = (24, 16)) -> Image.Image:
@@ -235,7 +235,7 @@ def test_corrupt_samples_are_skipped_counted_and_warned(tmp_path: Path, caplog) 
     good = [make_problem(i).to_sample() for i in range(1, 5)]
     truncated = make_problem(7).to_sample()
     truncated["__key__"] = "bad_png"
-    truncated["0.png"] = truncated["0.png"][:60]
+    truncated["images.tar"] = pack_images([unpack_images(truncated["images.tar"])[0][:60]])
     bad_json = make_problem(8).to_sample()
     bad_json["__key__"] = "bad_json"
     bad_json["json"] = b'{"pid": "bad_json", "question": '
@@ -269,6 +269,6 @@ def test_png_in_a_sample_is_really_png(shard_dir: Path) -> None:
     import tarfile
 
     with tarfile.open(shard_dir / "shard-000000.tar") as tar:
-        member = next(m for m in tar if m.name.endswith(".0.png"))
-        data = tar.extractfile(member).read()
+        member = next(m for m in tar if m.name.endswith(".images.tar"))
+        data = unpack_images(tar.extractfile(member).read())[0]
     assert Image.open(io.BytesIO(data)).format == "PNG"
