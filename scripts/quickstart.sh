@@ -38,7 +38,8 @@ if [[ "$SEED" == "$HELDOUT_SEED" ]]; then
 fi
 cd "$(dirname "$0")/.."
 PY=python
-DS="deepspeed --num_gpus $RANKS"
+# a free master port for each launch (mmreason/launch.py), so two quickstarts can share a machine
+DS="$PY -m mmreason.launch --num_gpus $RANKS"
 DATA="$OUT/data"
 mkdir -p "$OUT"
 START=$(date +%s)
