@@ -115,6 +115,19 @@ class RolloutConfig:
     """n for degenerate-repetition detection: a response whose last n-gram repeats `repetition_count` times is cut there."""
     repetition_count: int = 6
     """Consecutive repeats of the trailing n-gram that count as degenerate (0 disables detection)."""
+    partial_enabled: bool = False
+    """Kimi k1.5 partial rollouts: each generation round adds at most partial_segment_tokens to a trajectory; groups
+    not finished wait in a replay buffer and are continued by a later policy (mmreason/rl/partial.py)."""
+    partial_segment_tokens: int = 1024
+    """Partial rollouts: the token budget of one segment (one generation round) per trajectory."""
+    partial_max_segments: int = 8
+    """Partial rollouts: a trajectory still unfinished after this many segments is truncated (scored as truncated)."""
+    partial_buffer_share: float = 0.5
+    """Partial rollouts: share of a step's groups the first generation round may take from the buffer of unfinished
+    groups (later rounds of a step that still lacks finished groups continue buffered ones first)."""
+    partial_train_old_segments: bool = True
+    """Partial rollouts: train tokens sampled in earlier steps too, each against its behaviour log-prob (clipped);
+    false masks them out of the loss."""
     engine: str = "hf"
     """Generation engine: hf (transformers generate, on the live policy) or vllm (a vLLM engine per rank, weights synced after every update; see docs/engines.md)."""
     vllm_gpu_memory_utilization: float = 0.35
@@ -512,6 +525,9 @@ NUMERIC_RANGES: dict[str, Range] = {
     "train.micro_batch_size": AT_LEAST_1,
     "train.logit_chunk_tokens": AT_LEAST_1,
     "train.micro_batch_tokens": AT_LEAST_0,
+    "rollout.partial_segment_tokens": AT_LEAST_1,
+    "rollout.partial_max_segments": AT_LEAST_1,
+    "rollout.partial_buffer_share": FRACTION,
     "train.save_every": AT_LEAST_0,            # 0 saves only at the end
     "train.keep_checkpoints": AT_LEAST_1,
     "train.eval_every": AT_LEAST_0,            # 0 validates only at the end
@@ -573,6 +589,9 @@ def validate(cfg: Config) -> Config:
     if cfg.model.attn_implementation not in ("auto", "sdpa", "eager", "flash_attention_2"):
         fail("model.attn_implementation", f"{cfg.model.attn_implementation!r}; expected auto, sdpa, eager or flash_attention_2")
     # Ranges of single keys are in NUMERIC_RANGES (checked above); what follows relates keys to each other.
+    if cfg.rollout.partial_enabled and cfg.algo.dynamic_sampling:
+        fail("rollout.partial_enabled", "partial rollouts and DAPO dynamic sampling (algo.dynamic_sampling) do not combine "
+             "yet; set algo.dynamic_sampling=false")
     if cfg.algo.loss == "mirror_descent" and cfg.algo.tau <= 0:
         fail("algo.tau", "the k1.5 mirror-descent surrogate needs tau > 0")
     if cfg.reward.overlong_buffer >= cfg.rollout.max_new_tokens:

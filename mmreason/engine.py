@@ -248,8 +248,10 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def save_checkpoint(engine, run_dir: Path, step: int, recipe_state: dict[str, Any], keep: int) -> Path:
-    """DeepSpeed state (model, optimizer, scheduler) + recipe state + this rank's RNG, under checkpoints/step-N."""
+def save_checkpoint(engine, run_dir: Path, step: int, recipe_state: dict[str, Any], keep: int,
+                    rank_state: dict[str, Any] | None = None) -> Path:
+    """DeepSpeed state (model, optimizer, scheduler) + recipe state + this rank's RNG (and `rank_state`: what differs
+    between ranks, e.g. the partial-rollout buffer; plain values), under checkpoints/step-N."""
     ckpt_root = run_dir / "checkpoints"
     tag = f"step-{step}"
     rank = dist.get_rank() if dist.is_initialized() else 0
@@ -257,6 +259,8 @@ def save_checkpoint(engine, run_dir: Path, step: int, recipe_state: dict[str, An
     try:
         (ckpt_root / tag).mkdir(parents=True, exist_ok=True)
         torch.save(rng_state(), ckpt_root / tag / f"rng_rank{rank}.pt")
+        if rank_state is not None:
+            torch.save(rank_state, ckpt_root / tag / f"state_rank{rank}.pt")
         barrier()
         engine.save_checkpoint(str(ckpt_root), tag=tag, client_state={"recipe": recipe_state, "step": step})
         barrier()
@@ -366,6 +370,13 @@ def load_checkpoint(engine, run_dir: Path) -> tuple[int, dict[str, Any]] | None:
         raise RuntimeError(f"checkpoint {str(path)!r} has no RNG state for rank {rank} (resumed with another world size?)")
     set_rng_state(load_rng_file(rng_file))
     return int(client_state["step"]), client_state["recipe"]
+
+
+def load_rank_state(run_dir: Path, step: int) -> dict[str, Any] | None:
+    """This rank's `rank_state` saved with checkpoint step-N (None when it saved none); plain values only."""
+    rank = dist.get_rank() if dist.is_initialized() else 0
+    path = Path(run_dir) / "checkpoints" / f"step-{step}" / f"state_rank{rank}.pt"
+    return torch.load(path, weights_only=True) if path.is_file() else None
 
 
 def export_hf(engine, processor, run_dir: Path, step: int) -> Path | None:

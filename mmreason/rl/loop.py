@@ -30,7 +30,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, NamedTuple, Sequence
 
 import torch
 import torch.distributed as dist
@@ -38,7 +38,8 @@ import torch.distributed as dist
 from mmreason.config import Config, save_config, validate_for_world
 from mmreason.distributed import all_reduce_max, all_reduce_sum, device
 from mmreason.engine import (
-    build_engine, full_weights, ranks_weight_difference, export_hf, load_checkpoint, reset_optimizer_state, save_checkpoint,
+    build_engine, full_weights, ranks_weight_difference, export_hf, load_checkpoint, load_rank_state, reset_optimizer_state,
+    save_checkpoint,
     seed_everything, step_with_grad_norm,
 )
 from mmreason.eval.validation import load_validation_set, run_validation
@@ -50,6 +51,7 @@ from mmreason.problem import Problem
 from mmreason.rewards import RewardRecord, check_ground_truth, compute_reward
 from mmreason.rl.advantages import compute_advantages, informative_groups
 from mmreason.rl.losses import BatchCounts, PolicyBatch, compute_policy_loss
+from mmreason.rl.partial import PartialGroup, ReplayBuffer, advance, new_groups, record_behaviour, to_rollout
 from mmreason.rl.reference import ReferencePolicy
 from mmreason.rl.rollout import Rollout, concat_rollouts, generate_rollouts, select_prompts
 from mmreason.rl.sampler import PromptSampler, sample_item
@@ -165,6 +167,98 @@ def collect_rollout(model: Any, processor: Any, prompts: list[Problem], sampler:
     return rollout, rewards, stats, indices
 
 
+class PartialStep(NamedTuple):
+    """What a partial-rollout step trains on, beyond the rollout and its rewards."""
+
+    behaviour_logprobs: torch.Tensor  # [N, L] each token's log-prob under the policy that sampled it
+    loss_mask: torch.Tensor  # [N, L] tokens the loss trains (all response tokens, or this step's only)
+    stats: dict[str, float]
+
+
+def collect_partial_rollout(model: Any, processor: Any, prompts: list[Problem], sampler: PromptSampler,
+                            buffer: ReplayBuffer, cfg: Config, step: int, rank: int, world_size: int,
+                            timer: StageTimer, rollout_engine: Any
+                            ) -> tuple[Rollout, RewardRecord, dict[str, float], list[int], PartialStep]:
+    """Kimi k1.5 partial rollouts (rl/partial.py): this rank's B finished groups for the step.
+
+    Each generation round advances every unfinished group in the buffer by one segment (so a group finishes at
+    most rollout.partial_max_segments rounds after it started) and starts new groups: in a step's first round B
+    minus the finished groups already waiting (so B new groups enter per step, as many as a step consumes, and
+    the pipeline neither drains nor grows), in later rounds as many as the step still lacks. Rounds go on until
+    every rank has B finished groups, which it trains on: up to rollout.partial_buffer_share x B begun in earlier
+    steps (oldest first), then this step's own, then older ones again if this step's do not suffice; the rest
+    wait, finished, for a later step. The tokens sampled this step get their behaviour log-probs from `model`
+    (the policy that sampled them).
+    """
+    per_rank = cfg.rollout.prompts_per_step // world_size
+    G = cfg.rollout.group_size
+    kwargs = dict(template=cfg.data.prompt_template, system_prompt=cfg.data.system_prompt,
+                  min_pixels=cfg.model.min_pixels, max_pixels=cfg.model.max_pixels)
+    by_index = dict(enumerate(prompts))
+    old_quota = int(cfg.rollout.partial_buffer_share * per_rank)  # groups begun in earlier steps this step may train
+
+    def selection() -> list[PartialGroup]:
+        finished = [g for g in buffer.groups if g.finished]  # oldest first
+        older = [g for g in finished if g.first_step < step]
+        own = [g for g in finished if g.first_step == step]
+        return (older[:old_quota] + own + older[old_quota:])[:per_rank]
+
+    touched: list[PartialGroup] = []
+    drawn: list[int] = []
+    generated = continued = rounds = 0
+    while all_reduce_max(float(len(selection()) < per_rank)) > 0:
+        carried = buffer.take(len(buffer), finished=False)
+        # One global draw (the same on every rank), each rank taking as many fresh prompts as it lacks.
+        lacking = per_rank - (buffer.count(finished=True) if rounds == 0 else len(selection()))
+        needs = all_gather_ints(max(lacking, 0))
+        draw = sampler.sample(step, sum(needs), exclude=drawn) if sum(needs) else []
+        drawn += draw
+        if len(draw) < sum(needs):
+            raise RuntimeError(f"step {step}: the prompt set has {len(sampler)} prompts, fewer than a step needs")
+        groups = carried + new_groups(draw[sum(needs[:rank]) : sum(needs[: rank + 1])], G, step)
+        with timer("generate"):
+            generated += advance(groups, by_index, model, processor, rollout_engine, cfg.rollout, step, **kwargs)
+        continued += len(carried)
+        touched += [g for g in groups if not any(g is seen for seen in touched)]
+        buffer.put(groups)
+        rounds += 1
+    ready = selection()
+    buffer.take_groups(ready)
+    with timer("logprobs"):  # behaviour log-probs of this step's tokens, under the policy that sampled them
+        # A rank that generated nothing this step still runs the pass (over groups with no token of this step, so
+        # nothing is recorded): its peers' forwards are collectives under ZeRO-3.
+        passed = touched or ready
+        seen, _, _ = to_rollout(passed, by_index, model, processor, **kwargs)
+        behaviour = rollout_logprobs(model, seen, cfg.train.micro_batch_size, cfg.rollout.temperature,
+                                     cfg.train.logit_chunk_tokens, vision_token_ids(processor))
+        record_behaviour(passed, behaviour, step)
+    rollout, behaviour, token_steps = to_rollout(ready, by_index, model, processor, **kwargs)
+    with timer("reward"):
+        rewards = rollout_rewards(rollout, cfg, step)
+    loss_mask = rollout.response_mask.clone()
+    if not cfg.rollout.partial_train_old_segments:
+        loss_mask &= (token_steps == step).long()
+    from_buffer = [g for g in ready if g.first_step < step]
+    stats = {
+        "partial/buffer_groups": all_reduce_sum(len(buffer)),
+        "partial/continued_groups": all_reduce_sum(continued),
+        "partial/finished_from_buffer": all_reduce_sum(len(from_buffer)),
+        "partial/mean_segments": all_reduce_sum(sum(g.segments for g in ready)) / max(all_reduce_sum(len(ready)), 1),
+        "partial/tokens_generated": all_reduce_sum(generated),
+        "partial/rounds": float(rounds),
+    }
+    return rollout, rewards, {}, [g.index for g in ready], PartialStep(behaviour, loss_mask, stats)
+
+
+def all_gather_ints(value: int) -> list[int]:
+    """`value` from every rank, in rank order."""
+    if not (dist.is_initialized() and dist.get_world_size() > 1):
+        return [value]
+    gathered: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(gathered, value)
+    return [int(v) for v in gathered]
+
+
 def rollout_policy_forward_needed(cfg: Config) -> bool:
     """Whether the rollout policy's log-probs need a forward pass of their own before the update.
 
@@ -179,12 +273,20 @@ def rollout_policy_forward_needed(cfg: Config) -> bool:
 @torch.no_grad()
 def rollout_logprobs(model: Any, rollout: Rollout, micro_batch_size: int, temperature: float,
                      chunk_tokens: int = 512, suppressed_ids: Sequence[int] = ()) -> torch.Tensor:
-    """Token log-probs [N, L] of the rollout's responses under `model` (no gradient), on the CPU."""
+    """Token log-probs [N, L] of the rollout's responses under `model` (no gradient), on the CPU.
+
+    Every rank runs as many forwards as the rank with most rows (under ZeRO-3 each forward is a collective): a rank
+    with fewer repeats its last micro-batch and drops the result.
+    """
+    starts = list(range(0, rollout.num_rows, micro_batch_size))
+    forwards = int(all_reduce_max(len(starts)))
     chunks = []
-    for start in range(0, rollout.num_rows, micro_batch_size):
+    for index in range(forwards):
+        start = starts[min(index, len(starts) - 1)]
         rows = torch.arange(start, min(start + micro_batch_size, rollout.num_rows))
         logp, _ = response_logprobs(model, rollout, rows, temperature, chunk_tokens, suppressed_ids)
-        chunks.append(logp.cpu())
+        if index < len(starts):
+            chunks.append(logp.cpu())
     return torch.cat(chunks)
 
 
@@ -243,15 +345,18 @@ def plan_micro_batches(rollout: Rollout, micro_batch_size: int, token_budget: in
 
 def update_policy(engine: Any, rollout: Rollout, old_logprobs: torch.Tensor | None, ref_logprobs: torch.Tensor | None,
                   advantages: torch.Tensor, cfg: Config, world_size: int, grad_accum: int,
-                  ref_is_rollout_policy: bool = False, suppressed_ids: Sequence[int] = ()) -> dict[str, float]:
+                  ref_is_rollout_policy: bool = False, suppressed_ids: Sequence[int] = (),
+                  loss_mask: torch.Tensor | None = None) -> dict[str, float]:
     """ppo_epochs passes of micro-batched gradient steps; returns token-weighted mean stats over all ranks.
 
     old_logprobs None: one on-policy pass, each micro-batch's own detached log-probs are the old ones.
     ref_is_rollout_policy: the reference is the policy that sampled, so the old log-probs serve as the
-    reference too and ref_logprobs is ignored.
+    reference too and ref_logprobs is ignored. loss_mask [N, L] (default: the response mask) picks the tokens
+    the loss trains; every response token still conditions the ones after it.
     """
+    loss_mask = rollout.response_mask if loss_mask is None else loss_mask
     counts = BatchCounts(num_sequences=int(all_reduce_sum(rollout.num_rows)),
-                         num_tokens=int(all_reduce_sum(rollout.response_mask.sum())))
+                         num_tokens=max(int(all_reduce_sum(loss_mask.sum())), 1))
     totals: dict[str, float] = {}
     token_total = 0.0
     loss_total = 0.0
@@ -264,7 +369,7 @@ def update_policy(engine: Any, rollout: Rollout, old_logprobs: torch.Tensor | No
             logp, entropy_sum = response_logprobs(engine, rollout, rows, cfg.rollout.temperature,
                                                   cfg.train.logit_chunk_tokens, suppressed_ids)
             dev = logp.device  # the loss runs where the log-probs are; the rollout's tensors live on the CPU
-            mask = rollout.response_mask[rows].to(dev)
+            mask = loss_mask[rows].to(dev)
             old = old_logprobs[rows].to(dev) if old_logprobs is not None else logp.detach()
             ref = old if ref_is_rollout_policy else (ref_logprobs[rows].to(dev) if ref_logprobs is not None else None)
             batch = PolicyBatch(logprobs=logp, old_logprobs=old, ref_logprobs=ref, advantages=advantages[rows].to(dev),
@@ -330,9 +435,13 @@ def run(cfg: Config, rank: int, world_size: int) -> dict[str, float]:
                           grad_accum=grad_accum, world_size=world_size)
     start_step = 0
     resumed = load_checkpoint(engine, run_dir) if cfg.train.resume else None
+    buffer = ReplayBuffer()  # partial rollouts' unfinished groups (this rank's)
     if resumed is not None:
         start_step, recipe_state = resumed
         sampler.load_state_dict(recipe_state["sampler"])
+        rank_state = load_rank_state(run_dir, start_step)
+        if cfg.rollout.partial_enabled and rank_state is not None:
+            buffer.load_state_dict(rank_state["partial_buffer"])
         reference.resumed(engine.module)
         log.info("resumed from step %d", start_step)
     # The sampler (hf or vllm, cfg.rollout.engine) holds the current weights from here on: synced after every update.
@@ -352,22 +461,32 @@ def run(cfg: Config, rank: int, world_size: int) -> dict[str, float]:
     for step in range(start_step + 1, cfg.train.max_steps + 1):
         timer = StageTimer()
         reference.begin_step(step, engine.module, reset_optimizer=lambda: reset_optimizer_state(engine))
+        partial = None
         with sampling_weights(engine, rollout_engine) as policy:
-            rollout, rewards, sampling_stats, indices = collect_rollout(policy, processor, prompts, sampler, cfg, step, rank,
-                                                                        world_size, False, timer, rollout_engine)
+            if cfg.rollout.partial_enabled:
+                rollout, rewards, sampling_stats, indices, partial = collect_partial_rollout(
+                    policy, processor, prompts, sampler, buffer, cfg, step, rank, world_size, timer, rollout_engine)
+            else:
+                rollout, rewards, sampling_stats, indices = collect_rollout(policy, processor, prompts, sampler, cfg,
+                                                                            step, rank, world_size, False, timer,
+                                                                            rollout_engine)
         rollout_engine.sleep()  # GPU: the engine frees its KV cache and weights while the trainer works
         advantages = compute_advantages(rewards.overall.view(-1, G), cfg.algo).reshape(-1)  # [B, G] -> [N]
         with timer("logprobs"):
-            old_logprobs = (rollout_logprobs(engine.module, rollout, cfg.train.micro_batch_size, cfg.rollout.temperature,
-                                             cfg.train.logit_chunk_tokens, suppressed)
-                            if old_logprobs_pass else None)
+            if partial is not None:  # each token against the policy that sampled it (maybe steps ago)
+                old_logprobs = partial.behaviour_logprobs
+            else:
+                old_logprobs = (rollout_logprobs(engine.module, rollout, cfg.train.micro_batch_size,
+                                                 cfg.rollout.temperature, cfg.train.logit_chunk_tokens, suppressed)
+                                if old_logprobs_pass else None)
             ref_logprobs = (rollout_logprobs(reference.model, rollout, cfg.train.micro_batch_size, cfg.rollout.temperature,
                                              cfg.train.logit_chunk_tokens, suppressed)
                             if reference.model is not None else None)
         with timer("update"):
             update_stats = update_policy(engine, rollout, old_logprobs, ref_logprobs, advantages, cfg, world_size,
                                          grad_accum, ref_is_rollout_policy=reference.is_rollout_policy,
-                                         suppressed_ids=suppressed)
+                                         suppressed_ids=suppressed,
+                                         loss_mask=partial.loss_mask if partial is not None else None)
         with timer("weight_sync"):
             rollout_engine.wake()
             rollout_engine.sync_weights(engine.module)
@@ -389,6 +508,7 @@ def run(cfg: Config, rank: int, world_size: int) -> dict[str, float]:
             **timer.times,
             "tokens_per_s": generated_tokens / max(all_reduce_sum(timer.times["time/generate"]) / world_size, 1e-9),
             **sampling_stats,
+            **(partial.stats if partial is not None else {}),
             **{f"sampler/{k}": v for k, v in sampler.stats().items()},
         }
         if rollout.engine_logprobs is not None and old_logprobs is not None:  # sampler vs trainer agreement
@@ -407,7 +527,8 @@ def run(cfg: Config, rank: int, world_size: int) -> dict[str, float]:
         bar.update(1)
         bar.set_postfix(acc=f"{metrics['reward/accuracy']:.2f}", len=f"{metrics['response_length/mean']:.0f}")
         if step == cfg.train.max_steps or (cfg.train.save_every and step % cfg.train.save_every == 0):
-            save_checkpoint(engine, run_dir, step, {"sampler": sampler.state_dict()}, cfg.train.keep_checkpoints)
+            save_checkpoint(engine, run_dir, step, {"sampler": sampler.state_dict()}, cfg.train.keep_checkpoints,
+                            rank_state={"partial_buffer": buffer.state_dict()} if cfg.rollout.partial_enabled else None)
             export_hf(engine, processor, run_dir, step)
             after_export(run_dir, cfg, step, rank)  # mmreason_generation.json; hf/step-N per train.keep_hf_every
     bar.close()

@@ -113,3 +113,35 @@ def test_killed_run_resumes_same_steps_and_sampler_state(corpus, tiny_checkpoint
         # Same prompts (sampler state restored) and same samples (RNG restored): same rewards and losses.
         for key in ("reward/mean", "reward/accuracy", "response_length/mean", "loss", "sampler/mean_success"):
             assert a[key] == pytest.approx(b[key], rel=1e-5, abs=1e-6), (a["step"], key, a[key], b[key])
+
+
+def test_partial_rollouts_finish_across_steps_and_resume_exactly(corpus, tiny_checkpoint, tmp_path, repo_root):
+    # Segments of 4 tokens against responses of up to 16: a trajectory needs up to 4 rounds, so groups wait in the
+    # buffer and finish in later steps. Killed after the step-2 checkpoint, the resumed run continues the same
+    # unfinished trajectories and reproduces the uninterrupted run's metrics.
+    args = ["algo.name=grpo", "rollout.partial_enabled=true", "rollout.partial_segment_tokens=4",
+            "rollout.partial_max_segments=8", "rollout.partial_buffer_share=0.5", "train.max_steps=4",
+            "train.save_every=2", "train.eval_every=0", "data.eval=null"]
+    straight = tmp_path / "straight"
+    result = subprocess.run(rl_command(corpus, tiny_checkpoint, straight, *args, launcher=deepspeed_launcher()),
+                            cwd=repo_root, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    expected = read_metrics(straight / "metrics.jsonl")
+    assert [m["step"] for m in expected] == [1, 2, 3, 4]
+    assert sum(m["partial/finished_from_buffer"] for m in expected) > 0
+    assert max(m["partial/buffer_groups"] for m in expected) > 0  # groups still in flight between steps
+    assert all(m["partial/tokens_generated"] > 0 for m in expected)
+
+    interrupted = tmp_path / "interrupted"
+    cmd = rl_command(corpus, tiny_checkpoint, interrupted, *args, launcher=deepspeed_launcher())
+    process = subprocess.Popen(cmd, cwd=repo_root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for_checkpoint(interrupted, "step-2", process)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    subprocess.run(cmd, cwd=repo_root, check=True, capture_output=True)
+    resumed = read_metrics(interrupted / "metrics.jsonl")
+    assert [m["step"] for m in resumed] == [1, 2, 3, 4]
+    for a, b in zip(expected, resumed):
+        for key in ("reward/mean", "response_length/mean", "loss", "partial/buffer_groups", "partial/tokens_generated",
+                    "partial/finished_from_buffer"):
+            assert a[key] == pytest.approx(b[key], rel=1e-5, abs=1e-6), (a["step"], key, a[key], b[key])
