@@ -17,8 +17,13 @@ import sys
 
 from mmreason.cli_help import handle as handle_help_flags
 from mmreason.config import ConfigError, load_config, parse_cli
+from mmreason.export_meta import apply_checkpoint_defaults, explicit_keys
 from mmreason.preflight import PreflightError, check_warmup, fail_once
 from mmreason.warmup.config import WarmupConfig, WarmupError
+
+CHECKPOINT_DEFAULTS = {"rejection.prompt_template": "template", "rejection.system_prompt": "system_prompt",
+                       "rejection.model.min_pixels": "min_pixels", "rejection.model.max_pixels": "max_pixels"}
+"""Keys taken from the teacher's mmreason_generation.json when neither the config nor the command line sets them."""
 
 
 def main(argv: list[str]) -> int:
@@ -27,6 +32,9 @@ def main(argv: list[str]) -> int:
     try:
         path, overrides = parse_cli(argv)
         cfg = load_config(path, overrides, schema=WarmupConfig)
+        if "rejection" in cfg.sources and cfg.rejection.model.path:  # prompt the teacher as it was trained
+            apply_checkpoint_defaults(cfg, cfg.rejection.model.path, CHECKPOINT_DEFAULTS, explicit_keys(path, overrides),
+                                      "build_warmup")
         check_warmup(cfg)  # paths and the teacher, before any shard is read or model loaded
         from mmreason.warmup.build import run_warmup  # imports torch: only once the config is known to be good
 

@@ -21,7 +21,13 @@ import sys
 from mmreason.cli_help import handle as handle_help_flags
 from mmreason.config import ConfigError, load_config, parse_cli
 from mmreason.curation.config import CurateConfig, CurationError
+from mmreason.export_meta import apply_checkpoint_defaults, explicit_keys
 from mmreason.preflight import PreflightError, check_curate, fail_once
+
+CHECKPOINT_DEFAULTS = {"blind.template": "template", "difficulty.template": "template",
+                       "model.min_pixels": "min_pixels", "model.max_pixels": "max_pixels"}
+"""Keys taken from model.path's mmreason_generation.json when neither the config nor the command line sets them
+(hackable keeps its answer-only template: it asks whether a bare answer can be guessed)."""
 
 
 def fail(err: Exception) -> int:
@@ -35,6 +41,8 @@ def main(argv: list[str]) -> int:
     try:
         path, overrides = parse_cli(argv)
         cfg = load_config(path, overrides, schema=CurateConfig)
+        if cfg.model.path:  # the model steps prompt as the checkpoint was trained, unless the config says otherwise
+            apply_checkpoint_defaults(cfg, cfg.model.path, CHECKPOINT_DEFAULTS, explicit_keys(path, overrides), "curate")
         check_curate(cfg)  # paths, model and templates, before any shard is read or model loaded
     except (ConfigError, PreflightError) as err:
         fail_once(err, prog="curate")

@@ -98,3 +98,42 @@ def after_export(run_dir: Path, cfg: Any, step: int, rank: int) -> None:
         return
     write_generation(Path(run_dir) / "hf" / "latest", cfg, step)
     keep_step_export(run_dir, step, cfg.train.keep_hf_every)
+
+
+def explicit_keys(path: Optional[str], overrides: list[str]) -> set[str]:
+    """Dotted keys a config file or the command line sets (so a checkpoint's record does not override them)."""
+    from omegaconf import OmegaConf
+
+    from mmreason.resources import resolve_config_path
+    from mmreason.rundir import flatten
+
+    keys = {item.split("=", 1)[0].lstrip("+") for item in overrides if "=" in item}
+    if path is not None:
+        try:
+            keys |= set(flatten(OmegaConf.to_container(OmegaConf.load(resolve_config_path(path)))))
+        except Exception:  # the config loader has already reported a bad file
+            pass
+    return keys
+
+
+def apply_checkpoint_defaults(cfg: Any, model_path: Optional[str], mapping: dict[str, str], explicit: set[str],
+                              prog: str) -> dict[str, Any]:
+    """Set each config key of `mapping` ({dotted key: record field}) that neither the config file nor the command
+    line sets from the checkpoint's mmreason_generation.json; print what was taken. Returns {key: value} set."""
+    import sys
+
+    record = read_generation(model_path)
+    taken: dict[str, Any] = {}
+    for key, name in mapping.items():
+        if key in explicit or record.get(name) is None:
+            continue
+        *sections, leaf = key.split(".")
+        owner = cfg
+        for section in sections:
+            owner = getattr(owner, section)
+        setattr(owner, leaf, record[name])
+        taken[key] = record[name]
+    if taken:
+        print(f"{prog}: from {model_path}/{GENERATION_FILE}: " + ", ".join(f"{k}={v!r}" for k, v in taken.items()),
+              file=sys.stderr)
+    return taken
