@@ -492,7 +492,8 @@ def run(cfg: Config, rank: int, world_size: int) -> dict[str, float]:
             rollout_engine.sync_weights(engine.module)
         sampler.update(*gather_successes(indices, rewards.accuracy, G))
         lengths = rollout.response_lengths()
-        generated_tokens = all_reduce_sum(lengths.sum())
+        # With partial rollouts a step generates segments, not the whole responses it trains on.
+        generated_tokens = partial.stats["partial/tokens_generated"] if partial is not None else all_reduce_sum(lengths.sum())
         metrics = {
             "reward/mean": mean_over_ranks(rewards.overall),
             **{f"reward/{name}": mean_over_ranks(value) for name, value in rewards.terms.items()},
@@ -506,6 +507,7 @@ def run(cfg: Config, rank: int, world_size: int) -> dict[str, float]:
             **update_stats,
             "lr": engine.get_lr()[0],
             **timer.times,
+            "rollout/tokens_generated": generated_tokens,  # new tokens this step, all ranks
             "tokens_per_s": generated_tokens / max(all_reduce_sum(timer.times["time/generate"]) / world_size, 1e-9),
             **sampling_stats,
             **(partial.stats if partial is not None else {}),
