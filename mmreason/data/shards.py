@@ -1,7 +1,8 @@
 """Problems in webdataset shards: write them, find them, stream them back.
 
 A shard is a plain tar file; one `Problem` is one sample in it
-(`<pid>.json`, `<pid>.0.png`, `<pid>.1.png`, ...; see `Problem.to_sample`).
+(`<pid>.json`, `<pid>.images.tar` holding 0.png, 1.png, ...; older shards `<pid>.0.png`, ...; see
+`Problem.to_sample`).
 
 Reading splits the work by **sample**, not by shard: every reader (one per
 rank x DataLoader worker, a "consumer") walks the same shard list in the same
