@@ -361,15 +361,59 @@ def load_checkpoint(engine, run_dir: Path) -> tuple[int, dict[str, Any]] | None:
     if path is None:
         return None
     load_without_code(engine)
-    loaded, client_state = engine.load_checkpoint(str(path.parent), tag=path.name)
+    rank = dist.get_rank() if dist.is_initialized() else 0
+    world_size = dist.get_world_size() if dist.is_initialized() else 1
+    saved_world_size = len(list(path.glob("rng_rank*.pt")))  # one RNG file per rank that saved
+    load_dir, tag = path.parent, path.name
+    if saved_world_size not in (0, world_size) and zero_stage(engine) > 0:
+        # ZeRO-1/2/3 partition the optimizer state by rank: DeepSpeed reloads it on another world size only from
+        # its universal format (ZeRO-0 keeps it whole in one file and needs nothing).
+        log.info("checkpoint %s was saved by %d ranks, resuming on %d: loading it as a universal checkpoint",
+                 path, saved_world_size, world_size)
+        load_dir, tag = universal_checkpoint(path), UNIVERSAL_TAG
+        engine._config.load_universal_checkpoint = True
+    loaded, client_state = engine.load_checkpoint(str(load_dir), tag=tag)
     if loaded is None:
         raise RuntimeError(f"checkpoint {str(path)!r} could not be loaded")
-    rank = dist.get_rank() if dist.is_initialized() else 0
     rng_file = path / f"rng_rank{rank}.pt"
-    if not rng_file.is_file():
-        raise RuntimeError(f"checkpoint {str(path)!r} has no RNG state for rank {rank} (resumed with another world size?)")
-    set_rng_state(load_rng_file(rng_file))
+    if rng_file.is_file():
+        set_rng_state(load_rng_file(rng_file))
+    elif saved_world_size != world_size:  # a rank the saving run did not have keeps its seeded start state
+        log.warning("checkpoint %s has no RNG state for rank %d (saved by %d ranks): it keeps its seeded state",
+                    path, rank, saved_world_size)
+    else:
+        raise RuntimeError(f"checkpoint {str(path)!r} has no RNG state for rank {rank}")
     return int(client_state["step"]), client_state["recipe"]
+
+
+UNIVERSAL_TAG = "universal"
+"""Where inside checkpoints/step-N DeepSpeed's universal form of that checkpoint is written (pruned with it)."""
+
+
+def universal_checkpoint(path: Path) -> Path:
+    """Convert DeepSpeed checkpoint `path` (ZeRO-1/2/3) to DeepSpeed's universal format, once, into
+    path/universal (rank 0 converts, every rank waits); returns the load_dir to pass with tag `UNIVERSAL_TAG`.
+
+    The universal form holds each parameter's fp32 weight and Adam moments whole, so any number of ranks can
+    re-partition them (deepspeed.checkpoint.ds_to_universal; `--inject_missing_state` because mmreason's
+    checkpoints carry no Megatron-style layout info, which plain data parallelism does not need).
+    """
+    from types import SimpleNamespace
+
+    out = path / UNIVERSAL_TAG
+    rank = dist.get_rank() if dist.is_initialized() else 0
+    if rank == 0 and not (out / "zero").is_dir():
+        from deepspeed.checkpoint.ds_to_universal import main as ds_to_universal
+
+        staging = path / f".{UNIVERSAL_TAG}-staging"
+        shutil.rmtree(staging, ignore_errors=True)
+        ds_to_universal(SimpleNamespace(input_folder=str(path), output_folder=str(staging), num_extract_workers=1,
+                                        num_merge_workers=1, keep_temp_folder=False, strict=True,
+                                        inject_missing_state=True))
+        shutil.rmtree(out, ignore_errors=True)
+        staging.rename(out)
+    barrier()
+    return path
 
 
 def load_rank_state(run_dir: Path, step: int) -> dict[str, Any] | None:
