@@ -22,7 +22,7 @@ from omegaconf.errors import ConfigKeyError, OmegaConfBaseException, ValidationE
 from mmreason.rl.presets import PRESETS  # imports nothing of mmreason at module level: no cycle
 from mmreason.rundir import RESUME_MODES  # imports nothing of mmreason: no cycle
 
-STAGES = ("sft", "rl")
+STAGES = ("sft", "rl", "dpo")
 ALGORITHMS = tuple(PRESETS)
 """The algo.name presets (mmreason/rl/presets.py)."""
 ANSWER_SOURCES = ("boxed", "answer_tag", "answer_is")
@@ -264,7 +264,7 @@ class TrainConfig:
     seed: int = 0
     """Seed for data order, sampling and initialisation."""
     batch_size: int = 32
-    """SFT: sequences per optimizer step over all ranks. (RL uses rollout.prompts_per_step x group_size.)"""
+    """SFT: sequences (DPO: preference pairs) per optimizer step over all ranks. (RL uses rollout.prompts_per_step x group_size.)"""
     micro_batch_size: int = 4
     """Sequences per forward/backward on one rank; the rest is gradient accumulation."""
     save_every: int = 50
@@ -340,10 +340,32 @@ class SamplerConfig:
     """prioritized: floor on the weight 1 - success rate, so solved problems are still drawn now and then."""
 
 
+DPO_REFERENCES = ("frozen", "precomputed")
+DPO_LOSSES = ("sigmoid",)
+
+
+@dataclass
+class DPOConfig:
+    """Direct preference optimisation (stage dpo, mmreason/dpo/loop.py), as Kimi k1.5's long2short uses it: each
+    record of data.train is a pair, `solution` the chosen reply and meta["rejected"] the rejected one (written by
+    data_prep/build_long2short.py); train.batch_size counts pairs."""
+
+    beta: float = 0.1
+    """DPO's beta (Rafailov et al. 2023): scale of the implicit reward beta * log(pi / pi_ref); larger keeps the
+    policy closer to the reference."""
+    reference: str = "frozen"
+    """Reference policy: frozen (a frozen copy of the starting checkpoint scores every micro-batch) or precomputed
+    (the starting checkpoint scores every pair once before training, then is freed: no second model in memory)."""
+    loss_type: str = "sigmoid"
+    """Loss on the reward margin m: sigmoid (-log sigmoid(m), the DPO paper's)."""
+    sft_weight: float = 0.0
+    """Weight of the chosen reply's mean token negative log-likelihood added to the loss (RPO; 0 = plain DPO)."""
+
+
 @dataclass
 class Config:
     stage: str = MISSING
-    """Training stage run by mmreason/train.py: sft (warmup) or rl."""
+    """Training stage run by mmreason/train.py: sft (warmup), rl or dpo (long2short preference pairs)."""
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     rollout: RolloutConfig = field(default_factory=RolloutConfig)
@@ -353,6 +375,7 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
+    dpo: DPOConfig = field(default_factory=DPOConfig)
 
 
 T = TypeVar("T")
@@ -544,6 +567,8 @@ NUMERIC_RANGES: dict[str, Range] = {
     "sampler.prior_success": FRACTION,
     "sampler.prior_weight": POSITIVE,
     "sampler.min_weight": FRACTION_ABOVE_0,    # every problem keeps some chance
+    "dpo.beta": POSITIVE,
+    "dpo.sft_weight": AT_LEAST_0,
 }
 """The allowed range of every numeric key of `Config` (None, where a key allows it, is always accepted);
 floats must also be finite. tests/test_config_ranges.py checks that every numeric field has an entry."""
@@ -610,6 +635,10 @@ def validate(cfg: Config) -> Config:
         fail("sampler.strategy", f"{cfg.sampler.strategy!r} is not a strategy; expected one of {list(SAMPLER_STRATEGIES)}")
     if cfg.sampler.difficulty_from not in DIFFICULTY_SOURCES:
         fail("sampler.difficulty_from", f"{cfg.sampler.difficulty_from!r}; expected one of {list(DIFFICULTY_SOURCES)}")
+    if cfg.dpo.reference not in DPO_REFERENCES:
+        fail("dpo.reference", f"{cfg.dpo.reference!r}; expected one of {list(DPO_REFERENCES)}")
+    if cfg.dpo.loss_type not in DPO_LOSSES:
+        fail("dpo.loss_type", f"{cfg.dpo.loss_type!r}; expected one of {list(DPO_LOSSES)}")
     if cfg.optim.schedule not in ("cosine", "constant"):
         fail("optim.schedule", f"{cfg.optim.schedule!r}; expected cosine or constant")
     if cfg.train.deepspeed_config is not None:  # configs/deepspeed/... also names the copy shipped in the package
@@ -674,7 +703,7 @@ def validate_for_world(cfg: Config, world_size: int) -> None:
         raise ConfigError(f"config key {key!r}: {what}")
 
     micro = cfg.train.micro_batch_size
-    if cfg.stage == "sft":
+    if cfg.stage in ("sft", "dpo"):  # dpo: train.batch_size and micro_batch_size count pairs
         if cfg.train.batch_size % world_size:
             fail("train.batch_size", f"{cfg.train.batch_size} is not divisible by the {world_size} ranks")
         per_rank = cfg.train.batch_size // world_size

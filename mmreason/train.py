@@ -5,8 +5,9 @@
     python mmreason/train.py --config configs/quickstart/sft_warmup.yaml      (one process)
     python mmreason/train.py --config FILE.yaml [key=value ...] --print-config  (resolved config, documented)
 
-Stages (`stage=` in the config): sft (long-CoT warmup SFT, mmreason/sft/loop.py) and rl (RL with verifiable
-rewards: grpo, dapo, dr_grpo, k15; mmreason/rl/loop.py). Every key: `--print-config` (each key's docstring and
+Stages (`stage=` in the config): sft (long-CoT warmup SFT, mmreason/sft/loop.py), rl (RL with verifiable
+rewards: grpo, dapo, dr_grpo, k15; mmreason/rl/loop.py) and dpo (preference pairs, Kimi k1.5's long2short;
+mmreason/dpo/loop.py). Every key: `--print-config` (each key's docstring and
 default) or docs/config.md; examples in configs/ and configs/quickstart/.
 
 Config -> pre-flight checks of paths, packages and sizes (mmreason/preflight.py; one error line naming the key,
@@ -60,6 +61,8 @@ def main(argv: list[str] | None = None) -> None:
         logging.getLogger().setLevel(logging.WARNING)
     if cfg.stage == "sft":
         from mmreason.sft.loop import run
+    elif cfg.stage == "dpo":
+        from mmreason.dpo.loop import run
     else:
         from mmreason.rl.loop import run
     run(cfg, rank, world_size)

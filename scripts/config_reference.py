@@ -29,6 +29,8 @@ CONFIGS = (
      "`python data_prep/curate.py --config FILE.yaml [key=value ...]`; examples in `configs/curate.yaml`, `configs/quickstart/`."),
     ("Warmup-data config", "mmreason/warmup/config.py", "WarmupConfig",
      "`python data_prep/build_warmup.py --config FILE.yaml [key=value ...]`; examples in `configs/warmup.yaml`, `configs/quickstart/`."),
+    ("long2short-data config", "mmreason/long2short/config.py", "Long2ShortConfig",
+     "`python data_prep/build_long2short.py --config FILE.yaml [key=value ...]`; example in `configs/quickstart/long2short.yaml`."),
 )
 
 

@@ -34,6 +34,10 @@ class WarmupError(ValueError):
 class TemplateConfig:
     reflection_prob: float = 0.0
     """Chance (seeded per pid) that one numeric step gets a slip followed by "Wait, that is wrong: ..." (k1.5 reflection)."""
+    recheck_max: int = 0
+    """Extra "Check: once more, ..." lines after the reference's checks: each reply gets between 0 and this many
+    (uniform, seeded per pid), so replies vary in length the way long-CoT replies do (the long2short bench's long
+    model learns from them; 0 = none)."""
     choice_answer: str = "text"
     """What a multiple-choice reply boxes: text (the option's text, as the reference concludes) or letter (A, B, ...)."""
 
@@ -107,6 +111,8 @@ def validate_warmup(cfg: WarmupConfig) -> WarmupConfig:
             fail(f"family_limits.{family}", f"must be >= 0 (0 = trace none of this family), got {cap}")
     if not 0.0 <= cfg.template.reflection_prob <= 1.0:
         fail("template.reflection_prob", f"must be in [0, 1], got {cfg.template.reflection_prob}")
+    if cfg.template.recheck_max < 0:
+        fail("template.recheck_max", f"must be >= 0, got {cfg.template.recheck_max}")
     if cfg.template.choice_answer not in CHOICE_ANSWERS:
         fail("template.choice_answer", f"{cfg.template.choice_answer!r}; expected one of {list(CHOICE_ANSWERS)}")
     rej = cfg.rejection

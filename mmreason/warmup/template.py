@@ -44,6 +44,7 @@ LINE_KINDS = {"Plan:": "plan", "Step:": "step", "Check:": "check", "Conclude:": 
 """Prefixes of a structured reference solution (the synthetic generator writes these)."""
 
 REFLECTION = "Wait, that is wrong: {wrong} should be {right}, so {corrected}"
+RECHECK = "Check: once more, {body}"
 
 # A number standing on its own: not part of a name such as R1 or x2, nor a piece of 1,000
 # (changing those is no arithmetic slip).
@@ -142,8 +143,11 @@ def plan_slip(lines: list[ReferenceLine], rng: random.Random) -> Slip | None:
     return Slip(index, last.start(), last.end(), wrong_value(last.group(), rng), last.group())
 
 
-def render_reply(lines: list[ReferenceLine], boxed: str, slip: Slip | None = None) -> str:
-    """`<think>` + the reference lines (a slipped step followed by its correction) + `</think>` + the box."""
+def render_reply(lines: list[ReferenceLine], boxed: str, slip: Slip | None = None, rechecks: int = 0) -> str:
+    """`<think>` + the reference lines (a slipped step followed by its correction; the last check, else the last
+    step, restated `rechecks` more times) + `</think>` + the box."""
+    checked = [i for i, line in enumerate(lines) if line.kind == "check"] or [
+        i for i, line in enumerate(lines) if line.kind == "step"]
     rendered = []
     for i, line in enumerate(lines):
         if slip is not None and i == slip.line_index:
@@ -152,6 +156,8 @@ def render_reply(lines: list[ReferenceLine], boxed: str, slip: Slip | None = Non
             rendered.append(REFLECTION.format(wrong=slip.wrong, right=slip.right, corrected=line.body))
         else:
             rendered.append(line.render())
+        if checked and i == checked[-1]:
+            rendered += [RECHECK.format(body=line.body)] * rechecks
     return "<think>\n" + "\n".join(rendered) + "\n</think>\n\\boxed{" + boxed + "}"
 
 
@@ -183,7 +189,9 @@ def template_reply(problem: Problem, cfg: TemplateConfig, seed: int) -> Template
     lines = parse_reference(problem.solution)
     rng = reflection_rng(seed, problem.pid)
     slip = plan_slip(lines, rng) if rng.random() < cfg.reflection_prob else None
-    reply = render_reply(lines, boxed, slip)
+    # drawn after the slip, and only when asked for, so replies without rechecks are as they always were
+    rechecks = rng.randint(0, cfg.recheck_max) if cfg.recheck_max else 0
+    reply = render_reply(lines, boxed, slip, rechecks)
     verdict = check_reply(reply, problem)
     if verdict != "ok":
         return TemplateReply(None, verdict, slip is not None)
