@@ -20,12 +20,10 @@ import logging
 from pathlib import Path
 from typing import Any, Callable
 
-from tqdm.auto import tqdm
-
 from mmreason.config import Config
 from mmreason.engine import build_engine, export_hf, load_checkpoint, ranks_weight_difference, save_checkpoint
 from mmreason.export_meta import after_export
-from mmreason.metrics import MetricsLogger
+from mmreason.metrics import MetricsLogger, progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +49,8 @@ class StepTail:
         self.run_dir = Path(cfg.train.output_dir)
         self.validate = validate
         self.logger = MetricsLogger(self.run_dir, cfg.train, rank=rank, config=cfg, resume_step=start_step)
-        self.bar = tqdm(total=cfg.train.max_steps, initial=start_step, desc=desc, disable=rank != 0)
+        self.bar = progress_bar(total=cfg.train.max_steps, initial=start_step, desc=desc, disable=rank != 0,
+                                lines=False)  # off a terminal, the logger's line every train.log_every steps
 
     def __call__(self, step: int, metrics: dict[str, float], recipe_state: dict[str, Any],
                  postfix: dict[str, str] | None = None) -> dict[str, float]:

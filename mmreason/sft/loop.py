@@ -19,20 +19,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-
 from mmreason.config import Config, save_config, validate_for_world
 from mmreason.data.batching import SFTBatch, collate_sft, encode_sft
 from mmreason.data.shards import SkipCounter, stream_problems
 from mmreason.distributed import all_reduce_max, all_reduce_sum, device
-from mmreason.engine import (
-    build_engine, full_weights, ranks_weight_difference, export_hf, load_checkpoint, save_checkpoint, seed_everything, step_with_grad_norm,
-)
+from mmreason.engine import full_weights, seed_everything, step_with_grad_norm
 from mmreason.eval.validation import load_validation_set, run_validation
 from mmreason.logprobs import forward_logits, shifted_cross_entropy_sum
-from mmreason.export_meta import after_export
-from mmreason.metrics import MetricsLogger, progress_bar
 from mmreason.models import load_policy
 from mmreason.problem import Problem
+from mmreason.recipe import StepTail, start_engine
 
 log = logging.getLogger(__name__)
 
@@ -95,26 +91,19 @@ def run(cfg: Config, rank: int, world_size: int) -> dict[str, float]:
     model, processor = load_policy(cfg.model, device=device())
     per_rank = cfg.train.batch_size // world_size
     grad_accum = per_rank // cfg.train.micro_batch_size
-    engine = build_engine(model, cfg.optim, cfg.train, micro_batch_size=cfg.train.micro_batch_size,
-                          grad_accum=grad_accum, world_size=world_size)
-    state, start_step = SFTState(), 0
-    resumed = load_checkpoint(engine, run_dir) if cfg.train.resume else None
-    if resumed is not None:
-        start_step, recipe_state = resumed
-        state = SFTState(**recipe_state)
-        log.info("resumed from step %d", start_step)
+    engine, start_step, recipe_state = start_engine(model, cfg, world_size, grad_accum)
+    state = SFTState(**recipe_state) if recipe_state is not None else SFTState()
     examples = ExampleStream(cfg, processor, rank, world_size, state)
     validation = load_validation_set(cfg.data.eval, cfg.eval.num_problems) if cfg.data.eval else []
-    logger = MetricsLogger(run_dir, cfg.train, rank=rank, config=cfg, resume_step=start_step)
     pad_id = processor.tokenizer.pad_token_id
-    bar = progress_bar(total=cfg.train.max_steps, initial=start_step, desc="sft", disable=rank != 0,
-                       lines=False)  # off a terminal, the logger's line every train.log_every steps
 
     def validate() -> dict[str, float]:
         with full_weights(engine) as policy:  # ZeRO-3: gathered once, so ranks need not generate in lockstep
             return run_validation(policy, processor, validation, cfg.eval, cfg.reward,
                                   template=cfg.data.prompt_template, system_prompt=cfg.data.system_prompt,
                                   rank=rank, world_size=world_size)
+
+    tail = StepTail(cfg, engine, processor, rank, start_step, desc="sft", validate=validate if validation else None)
 
     # ---- train ----
     metrics: dict[str, float] = {}
@@ -149,19 +138,9 @@ def run(cfg: Config, rank: int, world_size: int) -> dict[str, float]:
             "samples_lost_to_truncation": all_reduce_max(examples.skipped.lost),
             "time/step": elapsed,
         }
-        if validation and ((cfg.train.eval_every and step % cfg.train.eval_every == 0) or step == cfg.train.max_steps):
-            metrics.update(validate())
-        if step == cfg.train.max_steps:  # a collective: every rank must hold the same weights
-            metrics["ranks/weight_max_diff"] = ranks_weight_difference(engine.module)
-        logger.log(step, metrics)
-        bar.update(1)
-        bar.set_postfix(loss=f"{metrics['loss']:.3f}", lr=f"{metrics['lr']:.2e}")
-        if step == cfg.train.max_steps or (cfg.train.save_every and step % cfg.train.save_every == 0):
-            save_checkpoint(engine, run_dir, step, vars(state), cfg.train.keep_checkpoints)
-            export_hf(engine, processor, run_dir, step)
-            after_export(run_dir, cfg, step, rank)  # mmreason_generation.json; hf/step-N per train.keep_hf_every
-    bar.close()
+        # validation, weight check, metrics, progress, checkpoint (with the stream position) and HF export
+        tail(step, metrics, vars(state), postfix={"loss": f"{metrics['loss']:.3f}", "lr": f"{metrics['lr']:.2e}"})
 
     # ---- cleanup ----
-    logger.close()
+    tail.close()
     return metrics
