@@ -12,7 +12,7 @@ from mmreason.metrics import read_metrics
 from test_train_sft import deepspeed_launcher, wait_for_checkpoint
 
 SMALL = ["train.batch_size=8", "train.micro_batch_size=2", "optim.warmup_steps=0", "optim.schedule=constant",
-         "data.eval=null", "data.max_length=256"]
+         "data.eval=null", "data.max_length=256", "dpo.sft_weight=0"]  # plain DPO: the loss is the DPO loss alone
 
 
 @pytest.fixture(scope="module")
