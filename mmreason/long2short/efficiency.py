@@ -53,9 +53,10 @@ def plot(points: Sequence[Point], path: str | Path, title: str = "Token efficien
 
     fig = Figure(figsize=(6, 4.5))
     ax = fig.add_subplot(1, 1, 1)
-    for p in points:
+    for i, p in enumerate(points):  # labels alternate above and below their point, so near points stay readable
         ax.scatter([p.response_length], [p.accuracy * 100], s=40)
-        ax.annotate(p.name, (p.response_length, p.accuracy * 100), textcoords="offset points", xytext=(5, 5))
+        ax.annotate(p.name, (p.response_length, p.accuracy * 100), textcoords="offset points",
+                    xytext=(5, 5 if i % 2 == 0 else -12))
     ax.set_xlabel("mean response length (tokens)")
     ax.set_ylabel("held-out accuracy (%)")
     ax.set_title(title)
