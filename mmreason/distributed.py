@@ -100,6 +100,14 @@ def barrier() -> None:
         dist.barrier()
 
 
+def shutdown_distributed() -> None:
+    """Leave the process group together: a rank that tears gloo down while its peer is still in a collective
+    can abort the peer at exit ("terminate called without an active exception")."""
+    if dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 # ---- ZeRO-3 partitioned parameters ----------------------------------------------
 
 

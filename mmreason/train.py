@@ -10,8 +10,8 @@ rewards: grpo, dapo, dr_grpo, k15; mmreason/rl/loop.py) and dpo (preference pair
 mmreason/dpo/loop.py). Every key: `--print-config` (each key's docstring and
 default) or docs/config.md; examples in configs/ and configs/quickstart/.
 
-Config -> pre-flight checks of paths, packages and sizes (mmreason/preflight.py; one error line naming the key,
-printed by rank 0) -> the run directory's identity check (mmreason/rundir.py) -> distributed init -> the recipe
+Config -> the run directory's identity check (mmreason/rundir.py) -> pre-flight checks of paths, packages and
+sizes (mmreason/preflight.py; one error line naming the key, printed by rank 0) -> distributed init -> the recipe
 named by `stage`. Each rank dies with its launcher and stops cleanly on SIGTERM (mmreason/lifecycle.py).
 """
 
@@ -39,14 +39,15 @@ def main(argv: list[str] | None = None) -> None:
         if path is None:
             raise ConfigError("usage: mmreason/train.py --config CONFIG.yaml [key=value ...] (--help for more)")
         cfg = load_config(path, overrides)
-        check_train(cfg, launcher_world_size())
-        # every rank reads the same directory before any of them writes to it (rank 0 does after init)
+        # every rank reads the same directory before any of them writes to it (rank 0 does after init);
+        # first, as it is the cheapest check and a run directory of another run makes every other fix moot
         check_run_dir(cfg)
+        check_train(cfg, launcher_world_size())
     except (ConfigError, PreflightError, RunDirError) as err:
         fail_once(err)
     set_max_image_pixels(cfg.data.max_image_pixels)
 
-    from mmreason.distributed import barrier, init_distributed
+    from mmreason.distributed import barrier, init_distributed, shutdown_distributed
 
     rank, world_size = init_distributed()
     try:
@@ -66,6 +67,7 @@ def main(argv: list[str] | None = None) -> None:
     else:
         from mmreason.rl.loop import run
     run(cfg, rank, world_size)
+    shutdown_distributed()
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+from mmreason.distributed import shutdown_distributed
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -92,7 +93,7 @@ def reference_case(checkpoint: str, vocab: int, placement: str) -> dict[str, flo
     # The parameter bytes this rank holds: its ZeRO-3 partition (ds_tensor) when partitioned, else the whole tensor.
     held = sum((p.ds_tensor if hasattr(p, "ds_tensor") else p).numel() * p.element_size()
                for p in reference.model.parameters()) / 2**20
-    dist.destroy_process_group()
+    shutdown_distributed()
     return {"rss": grown, "params": held}
 
 

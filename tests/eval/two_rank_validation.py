@@ -15,6 +15,7 @@ from test_validation import CFG, PROBLEMS
 from mmreason.config import ModelConfig, RewardConfig
 from mmreason.eval.validation import run_validation
 from mmreason.models import load_policy
+from mmreason.distributed import shutdown_distributed
 
 
 def main() -> None:
@@ -25,7 +26,7 @@ def main() -> None:
     metrics = run_validation(model, processor, PROBLEMS, CFG, RewardConfig(), template="r1_boxed", system_prompt=None,
                              rank=rank, world_size=world_size, synced_gpus=True)
     print(json.dumps(metrics), flush=True)
-    dist.destroy_process_group()
+    shutdown_distributed()
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ import mmreason.rl.loop as loop
 from mmreason.config import Config, ModelConfig
 from mmreason.models import load_policy
 from mmreason.rl.sampler import PromptSampler, sample_item
+from mmreason.distributed import shutdown_distributed
 
 
 def main() -> None:
@@ -45,7 +46,7 @@ def main() -> None:
     print(json.dumps({"rank": rank, "rows": rollout.num_rows, "indices": indices,
                       "generated_groups": stats["sampling/generated_groups"],
                       "informative_fraction": stats["sampling/informative_fraction"]}), flush=True)
-    dist.destroy_process_group()
+    shutdown_distributed()
 
 
 if __name__ == "__main__":

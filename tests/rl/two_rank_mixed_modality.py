@@ -18,6 +18,7 @@ from mmreason.models import load_policy
 from mmreason.problem import Problem
 from mmreason.rl.loop import update_policy
 from mmreason.rl.rollout import generate_rollouts
+from mmreason.distributed import shutdown_distributed
 
 COMBINATIONS = [(True, False), (False, False), (True, True), (False, True)]
 
@@ -54,7 +55,7 @@ def main() -> None:
         engine.destroy()
     if rank == 0:
         print(json.dumps(results), flush=True)
-    dist.destroy_process_group()
+    shutdown_distributed()
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from mmreason.engine import build_engine
 from mmreason.engines.weights import iter_module_weights
 from mmreason.models import load_policy
 from mmreason.rl.reference import ReferencePolicy
+from mmreason.distributed import shutdown_distributed
 
 
 def full_weights_on_cpu(module):
@@ -52,7 +53,7 @@ def main() -> None:
         engine.destroy()
     if dist.get_rank() == 0:
         print(json.dumps(results), flush=True)
-    dist.destroy_process_group()
+    shutdown_distributed()
 
 
 if __name__ == "__main__":

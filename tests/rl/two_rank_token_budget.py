@@ -15,6 +15,7 @@ from mmreason.engine import build_engine, full_weights, weights_fingerprint
 from mmreason.models import load_policy
 from mmreason.rl.loop import plan_micro_batches, update_policy
 from mmreason.rl.rollout import generate_rollouts
+from mmreason.distributed import shutdown_distributed
 
 
 def fresh_engine(checkpoint, cfg):
@@ -53,7 +54,7 @@ def main() -> None:
         results[f"zero{stage}"] = outcome
     if rank == 0:
         print(json.dumps(results), flush=True)
-    dist.destroy_process_group()
+    shutdown_distributed()
 
 
 if __name__ == "__main__":
