@@ -19,6 +19,7 @@ from mmreason.metrics import progress_bar  # tqdm on a terminal, plain lines in 
 
 from mmreason.data.batching import PromptBatch, encode_prompts
 from mmreason.data.prompts import build_messages
+from mmreason.logprobs import mm_token_type_ids
 from mmreason.problem import Problem
 
 
@@ -110,6 +111,8 @@ def generate(
     device = next(model.parameters()).device
     inputs = {"input_ids": batch.input_ids.to(device), "attention_mask": batch.attention_mask.to(device)}
     inputs.update({k: v.to(device) for k, v in batch.vision_inputs().items()})
+    if batch.pixel_values is not None and (types := mm_token_type_ids(model, inputs["input_ids"])) is not None:
+        inputs["mm_token_type_ids"] = types  # 3-D rope positions for image tokens (see mm_token_type_ids)
     eos_ids = eos_token_ids(model, processor)
     pad_id = processor.tokenizer.pad_token_id
     sampling = temperature > 0

@@ -54,6 +54,26 @@ def idle_vision_term(model: Any) -> torch.Tensor | None:
     return merged.float().sum() * 0.0
 
 
+def mm_token_type_ids(model: Any, input_ids: torch.Tensor) -> torch.Tensor | None:
+    """[b, T] ids -> [b, T] modality of each token (0 text, 1 image, 2 video), as the processor reports it; None
+    for a model without vision tokens.
+
+    Why: transformers (>= 5.19) gives Qwen2-VL / Qwen2.5-VL their multimodal (3-D) rope positions only when a
+    forward or `generate` gets this tensor; without it image tokens silently get plain text positions, which a
+    pretrained checkpoint never saw. It is a function of the ids, so it is derived here for every forward and
+    every generation instead of being carried through batches, rollouts and partial-rollout continuations.
+    """
+    config = getattr(getattr(model, "module", model), "config", None)
+    image_id = getattr(config, "image_token_id", None)
+    if image_id is None:
+        return None
+    types = (input_ids == image_id).int()
+    video_id = getattr(config, "video_token_id", None)
+    if video_id is not None:
+        types = types.masked_fill(input_ids == video_id, 2)
+    return types
+
+
 def policy_forward(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                    pixel_values: torch.Tensor | None = None, image_grid_thw: torch.Tensor | None = None,
                    **kwargs: Any) -> Any:
@@ -67,6 +87,9 @@ def policy_forward(model: Any, input_ids: torch.Tensor, attention_mask: torch.Te
     inputs: dict[str, Any] = {"input_ids": input_ids, "attention_mask": attention_mask, "use_cache": False, **kwargs}
     if pixel_values is not None:
         inputs.update(pixel_values=pixel_values, image_grid_thw=image_grid_thw)
+        types = mm_token_type_ids(model, input_ids)
+        if types is not None:
+            inputs["mm_token_type_ids"] = types
         return model(**inputs)
 
     def add_idle_vision(_module: Any, _args: Any, embeddings: torch.Tensor) -> torch.Tensor | None:
