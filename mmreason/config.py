@@ -315,7 +315,7 @@ class EvalConfig:
     temperature: float = 0.0
     """0 = greedy decoding."""
     engine: str = "hf"
-    """Engine for validation during training: hf, or vllm (reuses the RL rollout engine, so rollout.vllm_* apply)."""
+    """Engine for validation during training: hf (the live policy) or vllm (in RL the rollout engine when it is vllm; otherwise a vLLM engine of its own, built from rollout.vllm_*, asleep between validations)."""
 
 
 SAMPLER_STRATEGIES = ("uniform", "curriculum", "prioritized")

@@ -2,6 +2,7 @@
 the end-of-step tail.
 
     engine, start_step, recipe_state = start_engine(model, cfg, world_size, grad_accum)
+    validate = Validator(cfg, engine, processor, rank, world_size)   # data.eval on the engine eval.engine names
     tail = StepTail(cfg, engine, processor, rank, start_step, desc="dpo", validate=validate)
     for step in range(start_step + 1, cfg.train.max_steps + 1):
         metrics = ...the recipe's own step...
@@ -16,12 +17,16 @@ starts after the checkpoint's step with its recipe state and RNG restored, so it
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from mmreason.config import Config
-from mmreason.engine import build_engine, export_hf, load_checkpoint, ranks_weight_difference, save_checkpoint
+from mmreason.engine import (
+    build_engine, export_hf, full_weights, load_checkpoint, ranks_weight_difference, save_checkpoint,
+)
+from mmreason.eval.validation import load_validation_set, run_validation
 from mmreason.export_meta import after_export
 from mmreason.metrics import MetricsLogger, progress_bar
 
@@ -40,11 +45,65 @@ def start_engine(model: Any, cfg: Config, world_size: int, grad_accum: int) -> t
     return engine, resumed[0], resumed[1]
 
 
+def sampling_weights(engine: Any, sampler: Any) -> Any:
+    """Context giving the policy module to sample from: for the hf engine (or None) its weights whole (gathered once
+    under ZeRO-3, `full_weights`, so ranks need not generate in lockstep); an engine with its own copy of the
+    weights needs nothing gathered."""
+    if sampler is None or sampler.name == "hf":
+        return full_weights(engine)
+    return contextlib.nullcontext(engine.module)
+
+
+class Validator:
+    """Validation during training (data.eval, eval.*) on the engine `eval.engine` names.
+
+    hf generates with the live policy. vllm reuses the RL rollout engine when the recipe has one (it already holds
+    the weights of the last update); in SFT and DPO, whose steps do not generate, a vLLM engine of its own is
+    built from `rollout.vllm_*`, kept asleep between validations and given the current weights before each.
+    """
+
+    def __init__(self, cfg: Config, engine: Any, processor: Any, rank: int, world_size: int, *,
+                 rollout_engine: Any = None):
+        self.cfg, self.engine, self.processor, self.rank, self.world_size = cfg, engine, processor, rank, world_size
+        self.problems = load_validation_set(cfg.data.eval, cfg.eval.num_problems) if cfg.data.eval else []
+        self.sampler, self.owns_sampler = None, False
+        if self.problems and cfg.eval.engine != "hf":
+            if rollout_engine is not None and rollout_engine.name == cfg.eval.engine:
+                self.sampler = rollout_engine
+            else:
+                from mmreason.engines import build_engine as build_generation_engine
+
+                self.sampler = build_generation_engine(cfg.rollout, model_path=cfg.model.path, processor=processor,
+                                                       model=engine.module, seed=cfg.train.seed + rank)
+                self.owns_sampler = True
+                self.sampler.sleep()
+
+    def __bool__(self) -> bool:
+        return bool(self.problems)
+
+    def __call__(self) -> dict[str, float]:
+        if self.owns_sampler:
+            self.sampler.wake()
+            self.sampler.sync_weights(self.engine.module)
+        try:
+            with sampling_weights(self.engine, self.sampler) as policy:
+                return run_validation(policy, self.processor, self.problems, self.cfg.eval, self.cfg.reward,
+                                      template=self.cfg.data.prompt_template, system_prompt=self.cfg.data.system_prompt,
+                                      rank=self.rank, world_size=self.world_size, engine=self.sampler)
+        finally:
+            if self.owns_sampler:
+                self.sampler.sleep()
+
+    def close(self) -> None:
+        if self.owns_sampler:
+            self.sampler.close()
+
+
 class StepTail:
     """The end of every training step: validation, weight check, metrics, progress, checkpoint and export."""
 
     def __init__(self, cfg: Config, engine: Any, processor: Any, rank: int, start_step: int, *, desc: str,
-                 validate: Callable[[], dict[str, float]] | None = None):
+                 validate: Validator | None = None):
         self.cfg, self.engine, self.processor, self.rank = cfg, engine, processor, rank
         self.run_dir = Path(cfg.train.output_dir)
         self.validate = validate
@@ -56,7 +115,7 @@ class StepTail:
                  postfix: dict[str, str] | None = None) -> dict[str, float]:
         train = self.cfg.train
         last = step == train.max_steps
-        if self.validate is not None and ((train.eval_every and step % train.eval_every == 0) or last):
+        if self.validate and ((train.eval_every and step % train.eval_every == 0) or last):
             metrics.update(self.validate())
         if last:  # a collective: every rank must hold the same weights
             metrics["ranks/weight_max_diff"] = ranks_weight_difference(self.engine.module)
@@ -73,3 +132,5 @@ class StepTail:
     def close(self) -> None:
         self.bar.close()
         self.logger.close()
+        if self.validate is not None:
+            self.validate.close()

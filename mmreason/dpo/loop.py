@@ -31,12 +31,11 @@ from mmreason.config import Config, save_config, validate_for_world
 from mmreason.data.batching import SFTBatch, collate_sft, encode_sft
 from mmreason.distributed import all_reduce_sum, device
 from mmreason.dpo.loss import PairLogprobs, dpo_loss
-from mmreason.engine import full_weights, seed_everything, step_with_grad_norm
-from mmreason.eval.validation import load_validation_set, run_validation
+from mmreason.engine import seed_everything, step_with_grad_norm
 from mmreason.logprobs import forward_logits, token_logprobs
 from mmreason.models import load_policy
 from mmreason.problem import Problem
-from mmreason.recipe import StepTail, start_engine
+from mmreason.recipe import StepTail, Validator, start_engine
 
 log = logging.getLogger(__name__)
 
@@ -149,14 +148,8 @@ def run(cfg: Config, rank: int, world_size: int) -> dict[str, float]:
         ref_table = precompute_reference(model, processor, pairs, cfg, rank, world_size)
     per_rank = cfg.train.batch_size // world_size
     engine, start_step, _ = start_engine(model, cfg, world_size, grad_accum=per_rank // cfg.train.micro_batch_size)
-    validation = load_validation_set(cfg.data.eval, cfg.eval.num_problems) if cfg.data.eval else []
-
-    def validate() -> dict[str, float]:
-        with full_weights(engine) as policy:
-            return run_validation(policy, processor, validation, cfg.eval, cfg.reward, template=cfg.data.prompt_template,
-                                  system_prompt=cfg.data.system_prompt, rank=rank, world_size=world_size)
-
-    tail = StepTail(cfg, engine, processor, rank, start_step, desc="dpo", validate=validate if validation else None)
+    tail = StepTail(cfg, engine, processor, rank, start_step, desc="dpo",
+                    validate=Validator(cfg, engine, processor, rank, world_size))
     pad_id = processor.tokenizer.pad_token_id
     grad_accum = per_rank // cfg.train.micro_batch_size
 

@@ -27,7 +27,6 @@ does not depend on micro-batching or the number of ranks.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from pathlib import Path
 from typing import Any, NamedTuple, Sequence
@@ -38,11 +37,10 @@ import torch.distributed as dist
 from mmreason.config import Config, save_config, validate_for_world
 from mmreason.distributed import all_reduce_max, all_reduce_sum, device
 from mmreason.engine import (
-    build_engine, full_weights, ranks_weight_difference, export_hf, load_checkpoint, load_rank_state, reset_optimizer_state,
+    build_engine, ranks_weight_difference, export_hf, load_checkpoint, load_rank_state, reset_optimizer_state,
     save_checkpoint,
     seed_everything, step_with_grad_norm,
 )
-from mmreason.eval.validation import load_validation_set, run_validation
 from mmreason.logprobs import response_logprobs as token_logprobs_of_response
 from mmreason.export_meta import after_export
 from mmreason.metrics import MetricsLogger, StageTimer, progress_bar, rl_samples
@@ -54,6 +52,7 @@ from mmreason.rl.losses import BatchCounts, PolicyBatch, compute_policy_loss
 from mmreason.rl.partial import PartialGroup, ReplayBuffer, advance, new_groups, record_behaviour, to_rollout
 from mmreason.rl.reference import ReferencePolicy
 from mmreason.rl.rollout import Rollout, concat_rollouts, generate_rollouts, select_prompts
+from mmreason.recipe import Validator, sampling_weights
 from mmreason.rl.sampler import PromptSampler, sample_item
 from mmreason.engines import build_engine as build_rollout_engine, logprob_abs_diff
 from mmreason.generation import vision_token_ids
@@ -405,12 +404,6 @@ def gather_successes(indices: list[int], accuracy: torch.Tensor, group_size: int
     return [i for g in gathered for i in g[0]], [s for g in gathered for s in g[1]]
 
 
-def sampling_weights(engine: Any, rollout_engine: Any) -> Any:
-    """Context giving the policy module to sample from: with the hf engine its weights whole (gathered once under
-    ZeRO-3, `full_weights`); an engine with its own copy of the weights needs nothing gathered."""
-    return full_weights(engine) if rollout_engine.name == "hf" else contextlib.nullcontext(engine.module)
-
-
 def mean_over_ranks(value: torch.Tensor) -> float:
     return all_reduce_sum(value.float().sum()) / max(all_reduce_sum(value.numel()), 1.0)
 
@@ -449,7 +442,7 @@ def run(cfg: Config, rank: int, world_size: int) -> dict[str, float]:
                                           model=engine.module, seed=cfg.train.seed + rank)
     # else the update's own forward serves; an engine with its own weights gets the pass for rollout/logprob_diff
     old_logprobs_pass = rollout_policy_forward_needed(cfg) or cfg.rollout.engine != "hf"
-    validation = load_validation_set(cfg.data.eval, cfg.eval.num_problems) if cfg.data.eval else []
+    validate = Validator(cfg, engine, processor, rank, world_size, rollout_engine=rollout_engine)
     logger = MetricsLogger(run_dir, cfg.train, rank=rank, config=cfg, resume_step=start_step)
     bar = progress_bar(total=cfg.train.max_steps, initial=start_step, desc=f"rl/{cfg.algo.name}", disable=rank != 0,
                        lines=False)  # off a terminal, the logger's line every train.log_every steps
@@ -516,11 +509,8 @@ def run(cfg: Config, rank: int, world_size: int) -> dict[str, float]:
         if rollout.engine_logprobs is not None and old_logprobs is not None:  # sampler vs trainer agreement
             metrics["rollout/logprob_diff"] = mean_over_ranks(
                 logprob_abs_diff(rollout.engine_logprobs, old_logprobs, rollout.response_mask))
-        if validation and ((cfg.train.eval_every and step % cfg.train.eval_every == 0) or step == cfg.train.max_steps):
-            with sampling_weights(engine, rollout_engine) as policy:
-                metrics.update(run_validation(policy, processor, validation, cfg.eval, cfg.reward,
-                                              template=cfg.data.prompt_template, system_prompt=cfg.data.system_prompt,
-                                              rank=rank, world_size=world_size, engine=rollout_engine))
+        if validate and ((cfg.train.eval_every and step % cfg.train.eval_every == 0) or step == cfg.train.max_steps):
+            metrics.update(validate())
         if step == cfg.train.max_steps:  # a collective: every rank must hold the same weights
             metrics["ranks/weight_max_diff"] = ranks_weight_difference(engine.module)
         logger.log(step, metrics)
@@ -536,6 +526,7 @@ def run(cfg: Config, rank: int, world_size: int) -> dict[str, float]:
     bar.close()
 
     # ---- cleanup ----
+    validate.close()
     rollout_engine.close()
     logger.close()
     return metrics

@@ -23,12 +23,11 @@ from mmreason.config import Config, save_config, validate_for_world
 from mmreason.data.batching import SFTBatch, collate_sft, encode_sft
 from mmreason.data.shards import SkipCounter, stream_problems
 from mmreason.distributed import all_reduce_max, all_reduce_sum, device
-from mmreason.engine import full_weights, seed_everything, step_with_grad_norm
-from mmreason.eval.validation import load_validation_set, run_validation
+from mmreason.engine import seed_everything, step_with_grad_norm
 from mmreason.logprobs import forward_logits, shifted_cross_entropy_sum
 from mmreason.models import load_policy
 from mmreason.problem import Problem
-from mmreason.recipe import StepTail, start_engine
+from mmreason.recipe import StepTail, Validator, start_engine
 
 log = logging.getLogger(__name__)
 
@@ -94,16 +93,9 @@ def run(cfg: Config, rank: int, world_size: int) -> dict[str, float]:
     engine, start_step, recipe_state = start_engine(model, cfg, world_size, grad_accum)
     state = SFTState(**recipe_state) if recipe_state is not None else SFTState()
     examples = ExampleStream(cfg, processor, rank, world_size, state)
-    validation = load_validation_set(cfg.data.eval, cfg.eval.num_problems) if cfg.data.eval else []
     pad_id = processor.tokenizer.pad_token_id
-
-    def validate() -> dict[str, float]:
-        with full_weights(engine) as policy:  # ZeRO-3: gathered once, so ranks need not generate in lockstep
-            return run_validation(policy, processor, validation, cfg.eval, cfg.reward,
-                                  template=cfg.data.prompt_template, system_prompt=cfg.data.system_prompt,
-                                  rank=rank, world_size=world_size)
-
-    tail = StepTail(cfg, engine, processor, rank, start_step, desc="sft", validate=validate if validation else None)
+    tail = StepTail(cfg, engine, processor, rank, start_step, desc="sft",
+                    validate=Validator(cfg, engine, processor, rank, world_size))
 
     # ---- train ----
     metrics: dict[str, float] = {}

@@ -7,6 +7,7 @@ logs rollout/logprob_diff.
 
 import math
 import subprocess
+import sys
 
 import pytest
 from engine_helpers import deepspeed_launcher
@@ -35,3 +36,25 @@ def test_two_rank_rl_with_the_vllm_engine(small_corpus, tiny_checkpoint, tmp_pat
         assert record["rollout/logprob_diff"] < 0.05, record["rollout/logprob_diff"]
     assert metrics[-1]["ranks/weight_max_diff"] == 0.0
     assert (out / "hf" / "latest" / "config.json").is_file()
+
+
+def test_validation_on_its_own_vllm_engine_matches_hf(small_corpus, tiny_checkpoint, tmp_path, repo_root):
+    """eval.engine=vllm where the recipe does not sample with vllm (here RL with the hf engine; SFT and DPO take the
+    same path, recipe.Validator): validation builds its own engine, syncs it the trained weights and scores greedy
+    replies as hf does on the same weights."""
+    evals = {}
+    for engine in ("hf", "vllm"):
+        out = tmp_path / f"eval_{engine}"
+        cmd = [sys.executable, "mmreason/train.py", "--config", "configs/quickstart/rl_vision.yaml",
+               f"model.path={tiny_checkpoint}", "model.dtype=float32", f"data.train={small_corpus / 'train'}",
+               f"data.eval={small_corpus / 'heldout'}", f"train.output_dir={out}", "rollout.engine=hf",
+               f"eval.engine={engine}", "eval.temperature=0", "algo.dynamic_sampling=false", "rollout.prompts_per_step=2",
+               "rollout.group_size=4", "rollout.max_new_tokens=16", "train.micro_batch_size=4", "train.max_steps=1",
+               "train.save_every=0", "eval.num_problems=8", "eval.max_new_tokens=12", "eval.batch_size=8",
+               "optim.lr=1e-2"]  # a large step, so an engine left with the start checkpoint's weights would differ
+        result = subprocess.run(cmd, cwd=repo_root, capture_output=True, text=True, timeout=900)
+        assert result.returncode == 0, result.stderr[-4000:]
+        evals[engine] = {k: v for k, v in read_metrics(out / "metrics.jsonl")[-1].items() if k.startswith("eval/")}
+    assert set(evals["vllm"]) == {"eval/accuracy", "eval/format", "eval/response_length"}
+    for key, value in evals["hf"].items():
+        assert abs(evals["vllm"][key] - value) <= (0.5 if key == "eval/response_length" else 0.125), (key, evals)
