@@ -4,7 +4,7 @@
     deepspeed --num_gpus N data_prep/build_long2short.py --config configs/quickstart/long2short.yaml \\
         input=DIR output=DIR sampling.model.path=LONG_COT_CHECKPOINT
 
-Samples sampling.num_samples replies per problem from the long-CoT model (engine=hf|vllm), verifies them with the
+Samples sampling.num_samples replies per problem from the long-CoT model (sampling.engine=hf|vllm), verifies them with the
 reward's verifier and writes output/sft/ (the shortest correct reply per problem), output/dpo/ (the shortest
 correct reply against wrong ones and correct ones over length_ratio x longer; `stage: dpo` trains on them),
 report.json and report.md. `--print-config` prints every key with its docstring.

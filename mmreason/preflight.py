@@ -6,7 +6,7 @@ or starting the distributed group:
     check_train(cfg, world_size)     mmreason/train.py (sft and rl)
     check_curate(cfg)                data_prep/curate.py
     check_warmup(cfg)                data_prep/build_warmup.py
-    check_eval(model, data, template) mmreason/eval/cli.py run
+    check_eval(model, data, template, engine) mmreason/eval/cli.py run
 
 What is checked: every path the config names (model directory, data shards, prompt templates, DeepSpeed JSON,
 the reward plug-in), the optional packages the config asks for (wandb, tensorboard, vllm) and sizes that
@@ -236,6 +236,8 @@ def check_curate(cfg: Any) -> None:
         check_model_path("model.path", cfg.model.path)
     for name in steps:
         check_template(f"{name}.template", getattr(cfg, name).template)
+    if steps and cfg.generation.engine == "vllm":
+        check_package("generation.engine", "vllm", "generation.engine is vllm")
 
 
 def check_warmup(cfg: Any) -> None:
@@ -245,10 +247,12 @@ def check_warmup(cfg: Any) -> None:
     if "rejection" in cfg.sources:
         check_model_path("rejection.model.path", cfg.rejection.model.path)
         check_template("rejection.prompt_template", cfg.rejection.prompt_template)
+        if cfg.rejection.engine == "vllm":
+            check_package("rejection.engine", "vllm", "rejection.engine is vllm")
 
 
-def check_eval(model: str, data: str, template: Optional[str]) -> None:
-    """`mmreason.eval.cli run`: the checkpoint, the data file and the template (flags named as keys)."""
+def check_eval(model: str, data: str, template: Optional[str], engine: str = "hf") -> None:
+    """`mmreason.eval.cli run`: the checkpoint, the data file, the template and the engine (flags named as keys)."""
     check_model_path("--model", model)
     if "/" in data and not Path(data).exists() and data.count("/") == 1 and not data.startswith((".", "/")):
         pass  # a hub dataset id: the loader fetches it
@@ -256,3 +260,5 @@ def check_eval(model: str, data: str, template: Optional[str]) -> None:
         raise PreflightError("--data", f"{data!r} does not exist")
     if template:
         check_template("--template", template)
+    if engine == "vllm":
+        check_package("--engine", "vllm", "--engine is vllm")

@@ -145,3 +145,16 @@ def test_prompt_count_from_manifest_or_tar_headers(tmp_path):
 def test_eval_flags_are_named(tmp_path):
     with pytest.raises(PreflightError, match=r"flag '--model': no such checkpoint directory"):
         check_eval(str(tmp_path / "none"), "data.parquet", None)
+
+
+def test_eval_engine_vllm_needs_the_package(tiny_checkpoint, tmp_path):
+    import importlib.util
+
+    data = tmp_path / "testmini.jsonl"
+    data.write_text("")
+    if importlib.util.find_spec("vllm") is None:  # the base virtualenv: named before the model is loaded
+        with pytest.raises(PreflightError, match=r"flag '--engine': --engine is vllm, but the 'vllm' package"):
+            check_eval(str(tiny_checkpoint), str(data), None, "vllm")
+    else:
+        check_eval(str(tiny_checkpoint), str(data), None, "vllm")
+    check_eval(str(tiny_checkpoint), str(data), None, "hf")

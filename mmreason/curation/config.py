@@ -19,7 +19,7 @@ from typing import Optional
 
 from omegaconf import MISSING
 
-from mmreason.config import ConfigError, ModelConfig, register_validator
+from mmreason.config import ENGINES, ConfigError, ModelConfig, register_validator
 from mmreason.data.prompts import TemplateError, template_path
 
 DIFFICULTY_BUCKETS = ("easy", "medium", "hard", "unknown")
@@ -103,6 +103,8 @@ class GenerationConfig:
     """Sequences in flight per `generate` call: batch_size // samples-per-prompt prompts at a time (at least 1)."""
     top_p: float = 1.0
     """Nucleus sampling threshold for both model steps."""
+    engine: str = "hf"
+    """Generation engine of the model steps: hf (transformers generate) or vllm (a vLLM engine per rank; docs/engines.md)."""
     dist_timeout_minutes: int = 1440
     """torch.distributed timeout: ranks wait at the barrier for the slowest one, which can take hours."""
 
@@ -242,6 +244,8 @@ def validate_curate(cfg: CurateConfig) -> CurateConfig:
             except TemplateError as err:
                 fail(f"{name}.template", str(err))
     model_steps = [name for name in MODEL_STEPS if getattr(cfg, name).enabled]
+    if cfg.generation.engine not in ENGINES:
+        fail("generation.engine", f"{cfg.generation.engine!r} is not a generation engine; expected one of {list(ENGINES)}")
     if model_steps and not cfg.model.path:
         fail("model.path", f"must be set: the {' and '.join(model_steps)} step(s) are enabled")
     gen = cfg.generation

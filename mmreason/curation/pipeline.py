@@ -72,13 +72,16 @@ presample (balance.presample > 0) caps what the model steps see; it is off by de
 
 
 class ModelGenerators:
-    """Builds the steps' GenerateFns from one policy, loaded on first use (not at all if nothing is generated)."""
+    """Builds the steps' GenerateFns from one policy, loaded on first use (not at all if nothing is generated),
+    sampling through the engine `generation.engine` names; `close()` releases it."""
 
-    def __init__(self, model: ModelConfig, generation: GenerationConfig, local_rank: int = 0):
+    def __init__(self, model: ModelConfig, generation: GenerationConfig, local_rank: int = 0, seed: int = 0):
         self.model_cfg = model
         self.generation = generation
         self.local_rank = local_rank
+        self.seed = seed
         self._policy = None
+        self._engine = None
 
     def _load(self):
         if self._policy is None:
@@ -88,6 +91,13 @@ class ModelGenerators:
 
             device = torch.device(f"cuda:{self.local_rank}") if torch.cuda.is_available() else torch.device("cpu")
             self._policy = load_policy(self.model_cfg, device=device)
+            if self.generation.engine != "hf":
+                from mmreason.config import RolloutConfig
+                from mmreason.engines import build_engine
+
+                model, processor = self._policy
+                self._engine = build_engine(RolloutConfig(engine=self.generation.engine), model_path=self.model_cfg.path,
+                                            processor=processor, model=model, seed=self.seed)
         return self._policy
 
     def generate_fn(self, template: str, max_new_tokens: int, response_prefix: str = "") -> GenerateFn:
@@ -105,9 +115,15 @@ class ModelGenerators:
                 # generation.batch_size counts sequences; each prompt brings num_samples of them.
                 batch_size=max(1, self.generation.batch_size // num_samples),
                 response_prefix=response_prefix,
+                engine=self._engine,
             )
 
         return generate
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.close()
+            self._engine = None
 
 
 def model_fingerprint(cfg: CurateConfig) -> str:
@@ -217,7 +233,7 @@ def _run(cfg: CurateConfig, given: Mapping[str, GenerateFn], ranks: RankContext)
                     row.question, row.answer)
 
     # The model steps and balance work on the records; the model steps re-read images batch by batch.
-    generators = ModelGenerators(cfg.model, cfg.generation, ranks.local_rank)
+    generators = ModelGenerators(cfg.model, cfg.generation, ranks.local_rank, seed=ranks.rank)
     setup = SamplingSetup(
         cache_dir=Path(cfg.output) / "cache",
         problems_per_batch=cfg.generation.problems_per_batch,
@@ -264,6 +280,7 @@ def _run(cfg: CurateConfig, given: Mapping[str, GenerateFn], ranks: RankContext)
             StepSummary(name, True, len(removed), len(current), _removed_by_kind(removed), round(seconds, 3))
         )
         log.info("curate: %-12s removed %6d, kept %6d (%.1f s)", name, len(removed), len(current), seconds)
+    generators.close()
 
     report = CurationReport(
         input=num_input,

@@ -106,7 +106,7 @@ def settings_from_args(args: argparse.Namespace) -> RunSettings:
         model=args.model, data=args.data, template=args.template, system_prompt=args.system_prompt,
         samples=args.samples, temperature=resolve_temperature(args.samples, args.temperature), top_p=args.top_p,
         max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, limit=args.limit, seed=args.seed,
-        dtype=args.dtype, min_pixels=args.min_pixels, max_pixels=args.max_pixels,
+        dtype=args.dtype, min_pixels=args.min_pixels, max_pixels=args.max_pixels, engine=args.engine,
     )
 
 
@@ -117,7 +117,7 @@ def _run_command(args: argparse.Namespace) -> int:
 
     checkpoint_defaults(args)
     try:  # before the model is loaded
-        check_eval(args.model, args.data, args.template)
+        check_eval(args.model, args.data, args.template, args.engine)
     except PreflightError as err:
         raise RunError(str(err)) from None
     out = Path(args.out)
@@ -157,6 +157,9 @@ def add_run_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentPar
                      help="processor min_pixels override (default: the checkpoint's training value, if any)")
     run.add_argument("--max-pixels", type=int, default=None,
                      help="processor max_pixels override (default: the checkpoint's training value, if any)")
+    run.add_argument("--engine", default="hf", choices=["hf", "vllm"],
+                     help="generation engine: hf (transformers generate) or vllm (a vLLM engine per rank; "
+                          "docs/engines.md). Default: hf")
     run.set_defaults(func=_run_command)
     return run
 

@@ -88,6 +88,8 @@ class RunSettings:
     """Processor min_pixels override (None keeps the checkpoint's)."""
     max_pixels: int | None = None
     """Processor max_pixels override: bounds image tokens per image (pixels / 28^2)."""
+    engine: str = "hf"
+    """Generation engine: hf (transformers generate) or vllm (a vLLM engine per rank; docs/engines.md)."""
 
 
 def resolve_temperature(samples: int, temperature: float | None) -> float:
@@ -117,14 +119,15 @@ def rank_file(out_dir: Path, rank: int) -> Path:
 
 
 def generate_predictions(model: Any, processor: Any, problems: Sequence[Problem], settings: RunSettings,
-                         progress: bool = False) -> list[SampledPrediction]:
-    """settings.samples responses per problem, as prediction lines (problem order, then sample order)."""
+                         progress: bool = False, engine: Any = None) -> list[SampledPrediction]:
+    """settings.samples responses per problem, as prediction lines (problem order, then sample order); `engine`
+    None is transformers' generate on `model`, else an engine (mmreason.engines) holding `model`'s weights."""
     from mmreason.generation import generate_samples
 
     samples = generate_samples(
         model, processor, problems, template=settings.template, num_samples=settings.samples,
         temperature=settings.temperature, top_p=settings.top_p, max_new_tokens=settings.max_new_tokens,
-        batch_size=settings.batch_size, system_prompt=settings.system_prompt, progress=progress,
+        batch_size=settings.batch_size, system_prompt=settings.system_prompt, progress=progress, engine=engine,
     )
     return [
         SampledPrediction(Prediction(pid=problem.pid, response=sample.text), sample=index, num_tokens=sample.num_tokens)
@@ -243,8 +246,19 @@ def run_evaluation(settings: RunSettings, out_dir: str | Path) -> dict[str, Any]
     _check_template(settings, problems)
     model, processor = _load_model(settings)
     torch.manual_seed(settings.seed + rank)
-    lines = generate_predictions(model, processor, rank_share(problems, rank, world_size), settings,
-                                 progress=rank == 0)
+    engine = None
+    if settings.engine != "hf":
+        from mmreason.config import RolloutConfig
+        from mmreason.engines import build_engine
+
+        engine = build_engine(RolloutConfig(engine=settings.engine), model_path=settings.model, processor=processor,
+                              model=model, seed=settings.seed + rank)
+    try:
+        lines = generate_predictions(model, processor, rank_share(problems, rank, world_size), settings,
+                                     progress=rank == 0, engine=engine)
+    finally:
+        if engine is not None:
+            engine.close()
     if world_size > 1:
         write_rank_file(out, rank, lines)
         if rank != 0:

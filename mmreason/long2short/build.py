@@ -20,7 +20,7 @@ import logging
 from pathlib import Path
 from typing import Any, Sequence
 
-from mmreason.config import RolloutConfig, save_config
+from mmreason.config import save_config
 from mmreason.data.shards import write_shards
 from mmreason.long2short.config import Long2ShortConfig
 from mmreason.long2short.pairs import negatives, pair_records, shortest_correct, shortest_record
@@ -30,35 +30,6 @@ from mmreason.warmup.config import WarmupError
 from mmreason.warmup.rejection import PARTS_DIR, Teacher, Trace, read_parts, sample_share, settings_fingerprint
 
 log = logging.getLogger(__name__)
-
-
-class EngineTeacher(Teacher):
-    """The warmup teacher, sampling through the configured generation engine (hf or vllm)."""
-
-    def __init__(self, cfg: Long2ShortConfig, local_rank: int, seed: int):
-        super().__init__(cfg.sampling, local_rank)
-        self.engine_name, self.seed, self._engine = cfg.engine, seed, None
-
-    def sample(self, problems: Sequence[Problem]) -> list[Any]:
-        from mmreason.engines import build_engine
-        from mmreason.generation import generate_samples
-        from mmreason.warmup.rejection import prompts_per_call
-
-        model, processor = self._load()
-        cfg = self.cfg
-        if self._engine is None:
-            rollout = RolloutConfig(engine=self.engine_name, max_new_tokens=cfg.max_new_tokens,
-                                    temperature=cfg.temperature, top_p=cfg.top_p)
-            self._engine = build_engine(rollout, model_path=cfg.model.path, processor=processor, model=model,
-                                        seed=self.seed)
-        return generate_samples(model, processor, list(problems), template=cfg.prompt_template,
-                                num_samples=cfg.num_samples, temperature=cfg.temperature, top_p=cfg.top_p,
-                                max_new_tokens=cfg.max_new_tokens, batch_size=prompts_per_call(cfg),
-                                system_prompt=cfg.system_prompt, engine=self._engine)
-
-    def close(self) -> None:
-        if self._engine is not None:
-            self._engine.close()
 
 
 def summarize(problems: Sequence[Problem], traces: dict[str, list[Trace]], cfg: Long2ShortConfig) -> dict[str, Any]:
@@ -109,7 +80,7 @@ def run_long2short(cfg: Long2ShortConfig, ranks: Ranks | None = None) -> dict[st
     out = Path(cfg.output)
     key = settings_fingerprint(cfg.sampling, cfg.seed)
     seed_everything(cfg.seed + ranks.rank)
-    teacher = EngineTeacher(cfg, ranks.local_rank, cfg.seed + ranks.rank)
+    teacher = Teacher(cfg.sampling, ranks.local_rank, seed=cfg.seed + ranks.rank)
     sample_share(problems, teacher, cfg.sampling, parts_dir=out / PARTS_DIR, rank=ranks.rank,
                  world_size=ranks.world_size, key=key)
     teacher.close()

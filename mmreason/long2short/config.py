@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from omegaconf import MISSING
 
-from mmreason.config import ENGINES, ConfigError, register_validator
+from mmreason.config import ConfigError, register_validator
 from mmreason.warmup.config import RejectionConfig
 
 
@@ -25,8 +25,6 @@ class Long2ShortConfig:
     """The long-CoT model to sample from (sampling.model.path), its prompt and decoding; num_samples is k1.5's n
     (8 in the paper). Replies are judged by the reward's verifier as the warmup rejection source judges them
     (its `keep` is not read here)."""
-    engine: str = "hf"
-    """Generation engine: hf (transformers generate) or vllm (docs/engines.md)."""
     length_ratio: float = 1.5
     """DPO negatives include correct replies longer than this times the shortest correct one (k1.5: 1.5)."""
     max_pairs_per_problem: int = 0
@@ -47,8 +45,6 @@ def validate_long2short(cfg: Long2ShortConfig) -> Long2ShortConfig:
 
     if not cfg.sampling.model.path:
         fail("sampling.model.path", "must be set: the long-CoT model to sample from")
-    if cfg.engine not in ENGINES:
-        fail("engine", f"{cfg.engine!r} is not a generation engine; expected one of {list(ENGINES)}")
     if cfg.length_ratio < 1:
         fail("length_ratio", f"must be >= 1, got {cfg.length_ratio}")
     for key, value in (("max_pairs_per_problem", cfg.max_pairs_per_problem), ("limit", cfg.limit)):

@@ -247,9 +247,10 @@ def sample_rejection(problems: Sequence[Problem], cfg: WarmupConfig, ranks: Rank
     key = settings_fingerprint(cfg.rejection, cfg.seed)
     parts_dir = Path(cfg.output) / PARTS_DIR
     seed_everything(cfg.seed + ranks.rank)  # each rank samples different replies, reproducibly
-    teacher = Teacher(cfg.rejection, ranks.local_rank)
+    teacher = Teacher(cfg.rejection, ranks.local_rank, seed=cfg.seed + ranks.rank)
     sample_share(problems, teacher, cfg.rejection, parts_dir=parts_dir, rank=ranks.rank,
                  world_size=ranks.world_size, key=key)
+    teacher.close()
     ranks.wait_for_all()
     if not ranks.is_main:
         return None

@@ -19,7 +19,7 @@ from typing import Optional
 
 from omegaconf import MISSING
 
-from mmreason.config import ConfigError, ModelConfig, register_validator
+from mmreason.config import ENGINES, ConfigError, ModelConfig, register_validator
 
 SOURCES = ("template", "rejection")
 KEEP_MODES = ("shortest", "all")
@@ -46,6 +46,8 @@ class TemplateConfig:
 class RejectionConfig:
     model: ModelConfig = field(default_factory=lambda: ModelConfig(path=""))
     """Teacher checkpoint (directory or hub id); required when `rejection` is among the sources."""
+    engine: str = "hf"
+    """Generation engine: hf (transformers generate) or vllm (a vLLM engine per rank; docs/engines.md)."""
     device_map: Optional[str] = None
     """None: the whole teacher on this rank's device (one rank per GPU). auto: spread it over all visible GPUs in one process (a 72B teacher needs this; requires `accelerate`)."""
     prompt_template: str = "r1_boxed"
@@ -120,6 +122,10 @@ def validate_warmup(cfg: WarmupConfig) -> WarmupConfig:
         fail("rejection.keep", f"{rej.keep!r}; expected one of {list(KEEP_MODES)}")
     if rej.device_map not in (None, "auto"):
         fail("rejection.device_map", f"{rej.device_map!r}; expected null or auto")
+    if rej.engine not in ENGINES:
+        fail("rejection.engine", f"{rej.engine!r} is not a generation engine; expected one of {list(ENGINES)}")
+    if rej.engine == "vllm" and rej.device_map is not None:
+        fail("rejection.engine", "vllm places the teacher itself; rejection.device_map must stay null")
     for key, value in {
         "rejection.num_samples": rej.num_samples,
         "rejection.max_new_tokens": rej.max_new_tokens,

@@ -122,22 +122,33 @@ def load_teacher(cfg: RejectionConfig, local_rank: int = 0) -> tuple[Any, Any]:
 
 
 class Teacher:
-    """Samples `num_samples` replies per problem; the model is loaded on first use (not at all on a full resume)."""
+    """Samples `num_samples` replies per problem through the engine `cfg.engine` names; the model (and engine) are
+    loaded on first use, not at all on a full resume. `close()` releases the engine."""
 
-    def __init__(self, cfg: RejectionConfig, local_rank: int = 0):
+    def __init__(self, cfg: RejectionConfig, local_rank: int = 0, seed: int = 0):
         self.cfg = cfg
         self.local_rank = local_rank
+        self.seed = seed
         self._loaded: tuple[Any, Any] | None = None
+        self._engine: Any = None
 
     def _load(self) -> tuple[Any, Any]:
         if self._loaded is None:
             from mmreason.models import CheckpointError
 
-            log.info("rejection: loading teacher %s", self.cfg.model.path)
+            log.info("rejection: loading teacher %s (%s engine)", self.cfg.model.path, self.cfg.engine)
             try:
                 self._loaded = load_teacher(self.cfg, self.local_rank)
             except CheckpointError as err:
                 raise WarmupError(f"config key 'rejection.model.path': {err}") from err
+            if self.cfg.engine != "hf":
+                from mmreason.config import RolloutConfig
+                from mmreason.engines import build_engine
+
+                model, processor = self._loaded
+                self._engine = build_engine(RolloutConfig(engine=self.cfg.engine, max_new_tokens=self.cfg.max_new_tokens),
+                                            model_path=self.cfg.model.path, processor=processor, model=model,
+                                            seed=self.seed)
         return self._loaded
 
     def sample(self, problems: Sequence[Problem]) -> list[list[SampledText]]:
@@ -155,7 +166,13 @@ class Teacher:
             max_new_tokens=cfg.max_new_tokens,
             batch_size=prompts_per_call(cfg),
             system_prompt=cfg.system_prompt,
+            engine=self._engine,
         )
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.close()
+            self._engine = None
 
 
 def prompts_per_call(cfg: RejectionConfig) -> int:

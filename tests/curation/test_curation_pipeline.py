@@ -280,6 +280,7 @@ def test_missing_input_names_the_key(tmp_path):
         ("hackable.template=no_such_template", "hackable.template"),
         ("blind.temperature=0", "blind.temperature"),
         ("blind.num_tries=0", "blind.num_tries"),
+        ("generation.engine=sglang", "generation.engine"),
         ("evaluability.proof_patterns=[(unclosed]", "evaluability.proof_patterns[0]"),
     ],
 )

@@ -80,6 +80,8 @@ def test_cli_names_an_unknown_key_and_a_bad_source(tmp_path):
         (["template.reflection_prob=1.5"], "template.reflection_prob"),
         (["template.choice_answer=number"], "template.choice_answer"),
         (["rejection.keep=longest"], "rejection.keep"),
+        (["rejection.engine=sglang"], "rejection.engine"),
+        (["rejection.engine=vllm", "rejection.device_map=auto"], "rejection.engine"),
         (["rejection.temperature=0"], "rejection.temperature"),
         (["rejection.num_samples=0"], "rejection.num_samples"),
         (["sources=[rejection]", "rejection.model.path=m", "rejection.prompt_template=nope"],
