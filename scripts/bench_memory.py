@@ -23,8 +23,9 @@ import resource
 import subprocess
 import sys
 import tempfile
-from mmreason.distributed import shutdown_distributed
 from pathlib import Path
+
+from mmreason.distributed import shutdown_distributed
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -13,9 +13,9 @@ import torch.distributed as dist
 from test_validation import CFG, PROBLEMS
 
 from mmreason.config import ModelConfig, RewardConfig
+from mmreason.distributed import shutdown_distributed
 from mmreason.eval.validation import run_validation
 from mmreason.models import load_policy
-from mmreason.distributed import shutdown_distributed
 
 
 def main() -> None:

@@ -18,9 +18,9 @@ from rl_builders import dots_problem
 
 import mmreason.rl.loop as loop
 from mmreason.config import Config, ModelConfig
+from mmreason.distributed import shutdown_distributed
 from mmreason.models import load_policy
 from mmreason.rl.sampler import PromptSampler, sample_item
-from mmreason.distributed import shutdown_distributed
 
 
 def main() -> None:

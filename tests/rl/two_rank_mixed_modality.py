@@ -13,12 +13,12 @@ import torch.distributed as dist
 from rl_builders import dots_problem
 
 from mmreason.config import Config, ModelConfig
+from mmreason.distributed import shutdown_distributed
 from mmreason.engine import build_engine, full_weights, ranks_weight_difference
 from mmreason.models import load_policy
 from mmreason.problem import Problem
 from mmreason.rl.loop import update_policy
 from mmreason.rl.rollout import generate_rollouts
-from mmreason.distributed import shutdown_distributed
 
 COMBINATIONS = [(True, False), (False, False), (True, True), (False, True)]
 

@@ -9,11 +9,11 @@ import torch
 import torch.distributed as dist
 
 from mmreason.config import AlgoConfig, Config, ModelConfig
+from mmreason.distributed import shutdown_distributed
 from mmreason.engine import build_engine
 from mmreason.engines.weights import iter_module_weights
 from mmreason.models import load_policy
 from mmreason.rl.reference import ReferencePolicy
-from mmreason.distributed import shutdown_distributed
 
 
 def full_weights_on_cpu(module):

@@ -11,11 +11,11 @@ from rl_builders import dots_problem
 from two_rank_mixed_modality import text_problem
 
 from mmreason.config import Config, ModelConfig
+from mmreason.distributed import shutdown_distributed
 from mmreason.engine import build_engine, full_weights, weights_fingerprint
 from mmreason.models import load_policy
 from mmreason.rl.loop import plan_micro_batches, update_policy
 from mmreason.rl.rollout import generate_rollouts
-from mmreason.distributed import shutdown_distributed
 
 
 def fresh_engine(checkpoint, cfg):
