@@ -91,13 +91,11 @@ class ModelGenerators:
 
             device = torch.device(f"cuda:{self.local_rank}") if torch.cuda.is_available() else torch.device("cpu")
             self._policy = load_policy(self.model_cfg, device=device)
-            if self.generation.engine != "hf":
-                from mmreason.config import RolloutConfig
-                from mmreason.engines import build_engine
+            from mmreason.engines import sampling_engine
 
-                model, processor = self._policy
-                self._engine = build_engine(RolloutConfig(engine=self.generation.engine), model_path=self.model_cfg.path,
-                                            processor=processor, model=model, seed=self.seed)
+            model, processor = self._policy
+            self._engine = sampling_engine(self.generation.engine, model_path=self.model_cfg.path, processor=processor,
+                                           model=model, seed=self.seed)
         return self._policy
 
     def generate_fn(self, template: str, max_new_tokens: int, response_prefix: str = "") -> GenerateFn:

@@ -21,7 +21,7 @@ from mmreason.config import ENGINES, RolloutConfig
 from mmreason.engines.hf import HFEngine
 from mmreason.generation import Engine
 
-__all__ = ["ENGINES", "Engine", "HFEngine", "build_engine", "logprob_abs_diff"]
+__all__ = ["ENGINES", "Engine", "HFEngine", "build_engine", "logprob_abs_diff", "sampling_engine"]
 
 
 def build_engine(cfg: RolloutConfig, *, model_path: str, processor: Any, model: Any, seed: int = 0) -> Engine:
@@ -39,6 +39,15 @@ def build_engine(cfg: RolloutConfig, *, model_path: str, processor: Any, model: 
         engine.sync_weights(model)
         return engine
     raise ValueError(f"config key 'rollout.engine': {cfg.engine!r} is not a generation engine; expected one of {list(ENGINES)}")
+
+
+def sampling_engine(name: str, *, model_path: str, processor: Any, model: Any, seed: int = 0) -> Engine | None:
+    """For callers that sample from a fixed model (MathVista `run`, curation's model steps, rejection sampling):
+    None for hf (they then call transformers' generate on `model`), else engine `name` built with the default
+    `rollout.vllm_*` settings and holding `model`'s weights. The caller closes it."""
+    if name == "hf":
+        return None
+    return build_engine(RolloutConfig(engine=name), model_path=model_path, processor=processor, model=model, seed=seed)
 
 
 def logprob_abs_diff(engine_logprobs: torch.Tensor, trainer_logprobs: torch.Tensor,

@@ -246,13 +246,10 @@ def run_evaluation(settings: RunSettings, out_dir: str | Path) -> dict[str, Any]
     _check_template(settings, problems)
     model, processor = _load_model(settings)
     torch.manual_seed(settings.seed + rank)
-    engine = None
-    if settings.engine != "hf":
-        from mmreason.config import RolloutConfig
-        from mmreason.engines import build_engine
+    from mmreason.engines import sampling_engine
 
-        engine = build_engine(RolloutConfig(engine=settings.engine), model_path=settings.model, processor=processor,
-                              model=model, seed=settings.seed + rank)
+    engine = sampling_engine(settings.engine, model_path=settings.model, processor=processor, model=model,
+                             seed=settings.seed + rank)
     try:
         lines = generate_predictions(model, processor, rank_share(problems, rank, world_size), settings,
                                      progress=rank == 0, engine=engine)

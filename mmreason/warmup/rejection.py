@@ -141,14 +141,11 @@ class Teacher:
                 self._loaded = load_teacher(self.cfg, self.local_rank)
             except CheckpointError as err:
                 raise WarmupError(f"config key 'rejection.model.path': {err}") from err
-            if self.cfg.engine != "hf":
-                from mmreason.config import RolloutConfig
-                from mmreason.engines import build_engine
+            from mmreason.engines import sampling_engine
 
-                model, processor = self._loaded
-                self._engine = build_engine(RolloutConfig(engine=self.cfg.engine, max_new_tokens=self.cfg.max_new_tokens),
-                                            model_path=self.cfg.model.path, processor=processor, model=model,
-                                            seed=self.seed)
+            model, processor = self._loaded
+            self._engine = sampling_engine(self.cfg.engine, model_path=self.cfg.model.path, processor=processor,
+                                           model=model, seed=self.seed)
         return self._loaded
 
     def sample(self, problems: Sequence[Problem]) -> list[list[SampledText]]:
