@@ -82,28 +82,6 @@ def slice_prompts(prompts: Prompts, a: int, b: int) -> Prompts:
     return Prompts(part, prompts.images[a:b])
 
 
-def hf_with_3d_positions(model, processor, prompts: Prompts, max_new: int, rows_per_call: int) -> list[Generation]:
-    """Greedy hf `generate` given the processor's mm_token_type_ids, which mmreason's batches do not carry yet
-    (without it transformers >= 5.19 gives image tokens 1-D positions; docs/engines.md, caveat)."""
-    from mmreason.generation import eos_token_ids, response_mask_from_ids, vision_token_ids
-
-    image_pad = processor.tokenizer.convert_tokens_to_ids("<|image_pad|>")
-    eos, pad = eos_token_ids(model, processor), processor.tokenizer.pad_token_id
-    outs = []
-    n = prompts.batch.input_ids.shape[0]
-    for i in range(0, n, rows_per_call):
-        b = slice_prompts(prompts, i, i + rows_per_call).batch
-        with torch.no_grad():
-            ids = model.generate(input_ids=b.input_ids, attention_mask=b.attention_mask, pixel_values=b.pixel_values,
-                                 image_grid_thw=b.image_grid_thw, mm_token_type_ids=(b.input_ids == image_pad).int(),
-                                 do_sample=False, temperature=None, top_p=None, top_k=None, max_new_tokens=max_new,
-                                 eos_token_id=eos, pad_token_id=pad, suppress_tokens=vision_token_ids(processor))
-        response = ids[:, b.input_ids.shape[1]:]
-        mask, truncated = response_mask_from_ids(response, eos)
-        outs.append(Generation(b.input_ids, b.attention_mask, response.masked_fill(mask == 0, pad), mask, truncated))
-    return outs
-
-
 def tokens(outs: list[Generation]) -> int:
     return int(sum(o.response_mask.sum() for o in outs))
 
@@ -114,7 +92,7 @@ def rows(outs: list[Generation]) -> list[list[int]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="runs/quickstart/sft/hf/latest")
+    parser.add_argument("--model", default="runs/quickstart/sft")
     parser.add_argument("--data", default="runs/quickstart/data/heldout")
     parser.add_argument("--prompts", type=int, default=32)
     parser.add_argument("--samples", type=int, default=8)
@@ -170,11 +148,7 @@ def main() -> None:
                                rows_per_call=None, temperature=0.0)
         pairs = list(zip(rows(hf_out), rows(vl_out)))
         same = sum(a == b for a, b in pairs)
-        rope3d = rows(hf_with_3d_positions(model, processor, prompts, max_new, args.hf_batch_rows))
-        same3d = sum(a == b for a, (_, b) in zip(rope3d, pairs))
-        print(f"greedy {max_new} tokens: {same}/{len(pairs)} prompts token-identical to the hf engine; "
-              f"{same3d}/{len(pairs)} to hf given mm_token_type_ids (Qwen's 3-D rope positions, as vLLM uses)",
-              flush=True)
+        print(f"greedy {max_new} tokens: {same}/{len(pairs)} prompts token-identical to the hf engine", flush=True)
         agree += same
         total += len(pairs)
     vllm.close()
