@@ -1,7 +1,7 @@
 """RL with and without Kimi k1.5 partial rollouts, same steps, same data: step time (mean, p95), generated tokens per
 step and held-out accuracy.
 
-    python scripts/bench_partial.py --model runs/quickstart/sft/hf/latest --data runs/quickstart/data \
+    python scripts/bench_partial.py --model runs/quickstart/sft --data runs/quickstart/data \
         [--steps 40] [--segment-tokens 32] [--max-new-tokens 160] [--out runs/bench_partial]
 
 Both runs use configs/quickstart/rl_vision.yaml on 2 DeepSpeed ranks, from the same checkpoint and seed; partial
@@ -35,7 +35,9 @@ def run(out: Path, model: str, data: Path, steps: int, max_new_tokens: int, extr
            "--config", "configs/quickstart/rl_vision.yaml", f"model.path={model}", f"data.train={data / 'curated'}",
            f"data.eval={data / 'heldout'}", f"train.output_dir={out}", f"train.max_steps={steps}",
            f"train.save_every={steps}", f"train.eval_every={steps}", f"rollout.max_new_tokens={max_new_tokens}",
-           "algo.dynamic_sampling=false", "train.resume=never", *extra]
+           "algo.dynamic_sampling=false", "train.resume=never",
+           "eval.num_problems=500", "eval.batch_size=50",  # the whole held-out set: 64 problems are too noisy
+           *extra]
     subprocess.run(cmd, cwd=REPO, check=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
     return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if line.strip()]
 
