@@ -314,8 +314,8 @@ class EvalConfig:
     """Longest validation response in tokens."""
     temperature: float = 0.0
     """0 = greedy decoding."""
-    engine: str = "hf"
-    """Engine for validation during training: hf (the live policy) or vllm (in RL the rollout engine when it is vllm; otherwise a vLLM engine of its own, built from rollout.vllm_*, asleep between validations)."""
+    engine: Optional[str] = None
+    """Engine for validation during training: hf (the live policy) or vllm (in RL the rollout engine when it is vllm; otherwise a vLLM engine of its own, built from rollout.vllm_*, asleep between validations). None: rollout.engine in RL, hf in SFT and DPO."""
 
 
 SAMPLER_STRATEGIES = ("uniform", "curriculum", "prioritized")
@@ -622,7 +622,7 @@ def validate(cfg: Config) -> Config:
     if cfg.reward.overlong_buffer >= cfg.rollout.max_new_tokens:
         fail("reward.overlong_buffer", f"must be smaller than rollout.max_new_tokens ({cfg.rollout.max_new_tokens})")
     for key, engine in (("rollout.engine", cfg.rollout.engine), ("eval.engine", cfg.eval.engine)):
-        if engine not in ENGINES:
+        if engine is not None and engine not in ENGINES:
             fail(key, f"{engine!r} is not a generation engine; expected one of {list(ENGINES)}")
     if cfg.rollout.vllm_max_model_len is not None and cfg.rollout.vllm_max_model_len <= cfg.rollout.max_new_tokens:
         fail("rollout.vllm_max_model_len", f"must exceed rollout.max_new_tokens ({cfg.rollout.max_new_tokens}) to leave room for the prompt")

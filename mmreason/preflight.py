@@ -209,7 +209,7 @@ def check_train(cfg: Any, world_size: int = 1) -> None:
         check_package("train.tensorboard", "tensorboard", "tensorboard logging is on")
     if cfg.stage == "rl" and cfg.rollout.engine == "vllm":
         check_package("rollout.engine", "vllm", "rollout.engine is vllm")
-    if cfg.data.eval and cfg.eval.engine == "vllm":
+    if cfg.data.eval and cfg.eval.engine == "vllm":  # None follows rollout.engine (checked above) or is hf
         check_package("eval.engine", "vllm", "eval.engine is vllm")
     try:
         validate_for_world(cfg, world_size)

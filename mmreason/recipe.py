@@ -18,6 +18,7 @@ starts after the checkpoint's step with its recipe state and RNG restored, so it
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 from pathlib import Path
 from typing import Any
@@ -55,7 +56,8 @@ def sampling_weights(engine: Any, sampler: Any) -> Any:
 
 
 class Validator:
-    """Validation during training (data.eval, eval.*) on the engine `eval.engine` names.
+    """Validation during training (data.eval, eval.*) on the engine `eval.engine` names (by default the rollout
+    engine in RL, hf in SFT and DPO).
 
     hf generates with the live policy. vllm reuses the RL rollout engine when the recipe has one (it already holds
     the weights of the last update); in SFT and DPO, whose steps do not generate, a vLLM engine of its own is
@@ -67,16 +69,20 @@ class Validator:
         self.cfg, self.engine, self.processor, self.rank, self.world_size = cfg, engine, processor, rank, world_size
         self.problems = load_validation_set(cfg.data.eval, cfg.eval.num_problems) if cfg.data.eval else []
         self.sampler, self.owns_sampler = None, False
-        if self.problems and cfg.eval.engine != "hf":
-            if rollout_engine is not None and rollout_engine.name == cfg.eval.engine:
+        name = cfg.eval.engine or (rollout_engine.name if rollout_engine is not None else "hf")
+        if self.problems and name != "hf":
+            if rollout_engine is not None and rollout_engine.name == name:
                 self.sampler = rollout_engine
             else:
                 from mmreason.engines import build_engine as build_generation_engine
 
-                self.sampler = build_generation_engine(cfg.rollout, model_path=cfg.model.path, processor=processor,
+                settings = dataclasses.replace(cfg.rollout, engine=name)  # its rollout.vllm_* settings
+                self.sampler = build_generation_engine(settings, model_path=cfg.model.path, processor=processor,
                                                        model=engine.module, seed=cfg.train.seed + rank)
                 self.owns_sampler = True
                 self.sampler.sleep()
+            log.info("validation: %d problems on the %s engine%s", len(self.problems), self.sampler.name,
+                     " (its own, asleep between validations)" if self.owns_sampler else " (the rollout engine)")
 
     def __bool__(self) -> bool:
         return bool(self.problems)

@@ -27,6 +27,8 @@ def test_two_rank_rl_with_the_vllm_engine(small_corpus, tiny_checkpoint, tmp_pat
            "eval.num_problems=4", "eval.max_new_tokens=8", "eval.batch_size=4"]
     result = subprocess.run(cmd, cwd=repo_root, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr[-4000:]
+    # eval.engine unset: validation follows rollout.engine and reuses the rollout engine
+    assert "validation: 4 problems on the vllm engine (the rollout engine)" in result.stderr, result.stderr[-4000:]
     metrics = read_metrics(out / "metrics.jsonl")
     assert [m["step"] for m in metrics] == [1, 2, 3]
     for record in metrics:
@@ -54,6 +56,8 @@ def test_validation_on_its_own_vllm_engine_matches_hf(small_corpus, tiny_checkpo
                "optim.lr=1e-2"]  # a large step, so an engine left with the start checkpoint's weights would differ
         result = subprocess.run(cmd, cwd=repo_root, capture_output=True, text=True, timeout=900)
         assert result.returncode == 0, result.stderr[-4000:]
+        own_engine = "on the vllm engine (its own, asleep between validations)" in result.stderr
+        assert own_engine == (engine == "vllm"), result.stderr[-4000:]
         evals[engine] = {k: v for k, v in read_metrics(out / "metrics.jsonl")[-1].items() if k.startswith("eval/")}
     assert set(evals["vllm"]) == {"eval/accuracy", "eval/format", "eval/response_length"}
     for key, value in evals["hf"].items():
