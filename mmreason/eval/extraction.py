@@ -7,32 +7,47 @@ The official normalisation (`scoring.normalize_mathvista`) then runs unchanged.
 
 Only the text after the last ``</think>`` counts when there is one (a response
 cut off inside ``<think>`` is read whole). Typography is made ASCII first
-(full-width "（Ｂ）", the Unicode minus). Then, in order, the first rule that
-finds something decides:
+(full-width "（Ｂ）", the Unicode minus) and markdown bold is dropped ("= **12 cm**").
+A response that answers and then goes on with a "Question:" / "Hint:" line of its
+own is read up to that line (a repeat of the problem's own question is not cut).
+Then, in order, the first rule that finds something decides:
 
 1. The whole response is the answer: a choice text, an option letter, a number.
 2. The last non-empty ``\\boxed{}``.
 3. The last answer phrase: "the (final / correct) answer is", "the answer to the
-   question is", "the correct option is", "Answer:", "I choose", Chinese
+   question is", "the correct option (letter) is", "Answer:", "I choose", Chinese
    "答案是 / 答案为 / 故选 / 选". "Answer:" with nothing after it on its line
    reads the next line only when that line is short (a bare answer), never a
    sentence of reasoning.
 4. Multiple choice: the response leads with an option ("(A) yes", "A) 16",
-   "B. 12"); ends with one ("... so (B)."); names exactly one choice's text in
-   its last or first sentence ("Yes, the function is even.", "The time shown is
-   twelve o'clock."), longer choice texts winning over ones they contain
-   ("quarter to" over "quarter"); or mentions exactly one option letter in
-   parentheses.
+   "B. 12"; a parenthesised capital beyond the options, "(E) 137", is kept as
+   the official extractor keeps it); ends with one ("... so (B)."); names
+   exactly one choice's text in its last or first sentence, the main clause
+   before a leading "If ... ," ("Yes, the function is even.", "The time shown
+   is twelve o'clock.", "If algae increases, the fish will decrease."), longer
+   choice texts winning over ones they contain ("quarter to" over "quarter");
+   a choice of two or more words also matches up to case, punctuation, a
+   plural "s" and modal verbs ("the fish would decrease" names "fish
+   decreases"); or mentions exactly one option letter in parentheses. For
+   yes/no choices, a first sentence that answers neither by name nor by
+   letter is read as a statement: negated ("... is not the largest") is no,
+   otherwise yes, and a refusal ("does not provide enough information") is no
+   answer.
 5. Numbers: in the last sentence that states one, the number of the main
    clause ("There are 4 objects left, since 2 of the 6 were removed" -> 4; a
    clause after ", since / because / as / given / compared with ..." is an
    explanation, while ", which is 0.35" states the result); after a copula ("is", "are", "=") when there is one; numbers
-   written as words ("three objects left" -> 3) when no digit is written.
+   written as words ("three objects left" -> 3) when no digit is written. A
+   number after "than / at least / at most" restates the question's condition
+   ("3 bars are higher than 40" -> 3). The last sentence opening with
+   "Therefore / Thus / Hence / In conclusion" that states a number is read
+   first, and code in ``` fences is not read.
 
 Every candidate is cleaned like the GPT extractor's output: LaTeX wrappers
 removed, numeric LaTeX written as a plain number ("\\frac{1}{2}" -> "0.5"),
-for multiple choice a leading option letter kept alone ("(B) 12" -> "B") and
-a candidate naming one choice's text reduced to it. Candidates longer than
+for multiple choice a leading option letter kept alone ("(B) 12" -> "B",
+"C (the level would fall)" -> "C", "C: 16 units" -> "C") and a candidate
+naming one choice's text reduced to it. Candidates longer than
 MAX_CANDIDATE_CHARS are not answers. Every rule is a regular expression or a
 scan that runs in linear time, so a 1 MB response is scored in well under a second.
 """
@@ -59,7 +74,7 @@ MAX_PHRASES = 10
 _PHRASE = re.compile(
     r"(?:"
     r"\b(?:the\s+|my\s+|our\s+)?(?:final\s+|correct\s+|right\s+|best\s+|most\s+likely\s+)?"
-    r"(?:answer|option|choice)(?:\s+to\s+(?:the|this)\s+(?:question|problem))?"
+    r"(?:answer(?:\s+choice)?|option|choice)(?:\s+letter)?(?:\s+to\s+(?:the|this)\s+(?:question|problem))?"
     r"\s+(?:is|would\s+be|should\s+be|will\s+be|must\s+be|=)\b"
     r"|\b(?:final\s+)?answer\s*(?:\*\*)?\s*[:：]"
     r"|\bI\s+(?:would\s+|will\s+)?(?:choose|select|pick|go\s+with)\b"
@@ -103,6 +118,25 @@ _WORD_NUMBERS = {
 }
 _WORD_NUMBER = re.compile(r"\b(" + "|".join(_WORD_NUMBERS) + r")\b", re.IGNORECASE)
 _LIST = re.compile(r"\[[^\[\]\n]{1,200}\]")
+_BOLD = re.compile(r"\*\*|__")
+_WORD = re.compile(r"[a-z0-9]+")
+_MODALS = frozenset({"will", "would", "may", "might", "can", "could", "should", "shall", "likely", "probably"})
+_CONCLUSION = re.compile(r"(?:therefore|thus|hence|in conclusion)\b", re.IGNORECASE)
+# A model that answers and then goes on with a question of its own ("...\n\nQuestion: ..."): the rest is not its answer.
+_RUN_ON = re.compile(r"\n[ \t]*(?:Question|Hint)[ \t]*:", re.IGNORECASE)
+_RUN_ON_QUESTION = re.compile(r"Question[ \t]*:[ \t]*([^\n]*)", re.IGNORECASE)
+_RUN_ON_WINDOW = 1000
+"""A "Hint:" line is followed within this many characters by the "Question:" it belongs to."""
+_CONDITION = re.compile(r"\b(?:than|at\s+least|at\s+most)[ \t]*\$?[ \t]*(?=[-.\d])", re.IGNORECASE)
+_NEGATION = re.compile(r"\b(?:not|no|never|neither|nor|none|cannot)\b|n't\b", re.IGNORECASE)
+_REFUSAL = re.compile(
+    r"\b(?:cannot|can't|unable|impossible|insufficient|sorry|unclear|not\s+(?:possible|clear|enough|sure|provided|given"
+    r"|specified|able)|(?:does|do|did)\s+not\s+(?:provide|give|show|specify|include|contain|have\s+enough)"
+    r"|without\s+(?:more|specific|additional|further|the|any))\b",
+    re.IGNORECASE,
+)
+# "C (the level would fall)": a letter followed by its option text in parentheses, a 2-shot prompt's answer form.
+_LETTER_THEN_PAREN = re.compile(r"^([A-Z])\s+\(")
 
 
 # ---------------------------------------------------------------- helpers
@@ -156,11 +190,34 @@ def _mentioned_choice(text: str, choices: list[str]) -> int | None:
         needle = choice.strip().rstrip(".")
         for start in _mentions(text, needle):
             spans.append((start, start + len(needle), index))
+    if not spans:  # "the fish would decrease" names "fish decreases"
+        spans = _loose_mentions(text, choices)
     kept = [s for s in spans if not any(o[0] <= s[0] and s[1] <= o[1] and (o[1] - o[0]) > (s[1] - s[0]) for o in spans)]
     texts = {choices[index].strip().lower() for _, _, index in kept}
     if len(texts) != 1:
         return None
     return kept[0][2]
+
+
+def _stems(text: str) -> list[str]:
+    """Lower-case words with a plural "s" dropped and modal verbs left out ("plants will increase" reads as
+    "plants increase"): the word sequence a loose mention is matched on."""
+    return [w[:-1] if len(w) > 3 and w.endswith("s") else w for w in _WORD.findall(text.lower()) if w not in _MODALS]
+
+
+def _loose_mentions(text: str, choices: list[str]) -> list[tuple[int, int, int]]:
+    """(start, end, choice index) in word positions for choices of two or more words whose word sequence
+    the text contains up to case, punctuation and plural "s"."""
+    words = _stems(text)
+    spans = []
+    for index, choice in enumerate(choices):
+        needle = _stems(choice)
+        if len(needle) < 2:
+            continue
+        for start in range(len(words) - len(needle) + 1):
+            if words[start:start + len(needle)] == needle:
+                spans.append((start, start + len(needle), index))
+    return spans
 
 
 # ---------------------------------------------------------------- multiple choice
@@ -188,6 +245,9 @@ def _resolve_choice(candidate: str, choices: list[str], loose: bool = True) -> s
         letter = (lead.group(1) or lead.group(2) or lead.group(3)).upper()
         if letter in letters:
             return letter
+    paren = _LETTER_THEN_PAREN.match(text)
+    if paren and paren.group(1) in letters:
+        return paren.group(1)
     mentioned = _mentioned_choice(text, choices)
     if mentioned is not None:
         return choices[mentioned]
@@ -223,6 +283,10 @@ def _extract_choice(text: str, problem: Problem) -> str:
         if letter in letters and (lead.group(1) or lead.group(2) or not rest
                                   or _resolve_choice(rest, choices) == choices[letters.index(letter)]):
             return letter
+        if lead.group(1) and lead.group(1).isupper():
+            # "(E) 137" with four options: the official extractor keeps the letter, which the nearest-choice
+            # normalisation then maps to some option.
+            return letter
     final = _FINAL_LETTER.search(text.rstrip("*_ \n"))
     if final and final.group(1) in letters:
         return final.group(1)
@@ -230,9 +294,12 @@ def _extract_choice(text: str, problem: Problem) -> str:
     if sentences:
         for sentence in (sentences[-1], sentences[0]):
             if len(sentence) <= 4 * MAX_CANDIDATE_CHARS:
-                mentioned = _mentioned_choice(sentence, choices)
-                if mentioned is not None:
-                    return choices[mentioned]
+                # The main clause first: "If algae increases, the fish will decrease." names "fish decreases".
+                main = _LEADING_SUBORDINATE.sub("", sentence, count=1).strip()
+                for part in dict.fromkeys((main, sentence)):
+                    mentioned = _mentioned_choice(part, choices)
+                    if mentioned is not None:
+                        return choices[mentioned]
     if len(text) <= 4 * MAX_CANDIDATE_CHARS:
         mentioned = _mentioned_choice(text, choices)
         if mentioned is not None:
@@ -240,7 +307,19 @@ def _extract_choice(text: str, problem: Problem) -> str:
     parens = {m.group(1) for m in _PAREN_LETTER.finditer(text)} & set(letters)
     if len(parens) == 1:
         return parens.pop()
-    return ""
+    polar = _polar_answer(sentences[0] if sentences else "", choices)
+    return polar if polar is not None else ""
+
+
+def _polar_answer(sentence: str, choices: list[str]) -> str | None:
+    """For yes/no choices, a statement that answers without saying yes or no: "The red cube is not the largest
+    object." is no, "There are fewer red cubes than blue spheres." is yes; a refusal is neither."""
+    polar = {choice.strip().lower(): choice for choice in choices}
+    if set(polar) != {"yes", "no"} or not sentence or len(sentence) > MAX_CANDIDATE_CHARS or _REFUSAL.search(sentence):
+        return None
+    if _mentions(sentence, "yes") and _mentions(sentence, "no"):  # "Yes or no, it is hard to say."
+        return None
+    return polar["no"] if _NEGATION.search(sentence) else polar["yes"]
 
 
 # ---------------------------------------------------------------- numbers
@@ -264,7 +343,11 @@ def _stated_number(sentence: str, integer: bool) -> str | None:
     copulas = _COPULA_NUMBER.findall(main)
     if copulas:
         return copulas[-1].replace(",", "")
+    # "3 bars are higher than 40": a number after "than" / "at least" restates the question's condition.
+    conditions = {m.end() for m in _CONDITION.finditer(main)}  # one scan: the starts of conditioned numbers
     numbers = _NUMBER.findall(main)
+    if conditions:
+        numbers = [m.group() for m in _NUMBER.finditer(main) if m.start() not in conditions] or numbers
     if numbers:
         return numbers[-1].replace(",", "")
     if integer:
@@ -308,12 +391,32 @@ def _extract_free_form(text: str, problem: Problem) -> str:
     if not numeric:
         return ""
     integer = problem.answer_type == "integer"
-    for sentence in reversed(_sentences(text)):
+    # Code is not a statement of the answer ("Therefore, Sam will spend $18." then "```\ntotal = 6 * 3\n```").
+    sentences = _sentences("".join(text.split("```")[0::2]))
+    concl = [x for x in sentences if _CONCLUSION.match(x) and (_NUMBER.search(x) or (integer and _WORD_NUMBER.search(x)))]
+    for sentence in concl[-1:] + list(reversed(sentences)):
         if _NUMBER.search(sentence) or (integer and _WORD_NUMBER.search(sentence)):
             stated = _stated_number(sentence, integer)
             if stated is not None:
                 return stated
     return ""
+
+
+def _cut_run_on(text: str, question: str) -> str:
+    """The response up to where the model goes on with a question of its own: a later "Question:" (or
+    "Hint:") line asking something other than the problem's question. Answers after it answer that other
+    question; a repeat of the problem's own question is not a new one."""
+    own = _alnum(question)
+    for match in _RUN_ON.finditer(text):
+        asked = _RUN_ON_QUESTION.search(text, match.start(), match.end() + _RUN_ON_WINDOW)
+        repeated = _alnum(asked.group(1)) if asked else ""
+        if not (repeated and own.startswith(repeated)):  # the first line of a question that spans lines
+            return text[: match.start()].strip()
+    return text
+
+
+def _alnum(text: str) -> str:
+    return "".join(ch for ch in text.lower() if ch.isalnum())
 
 
 # ---------------------------------------------------------------- entry point
@@ -322,9 +425,10 @@ def _extract_free_form(text: str, problem: Problem) -> str:
 def extract_mathvista(response: str, problem: Problem) -> str:
     """The answer in a free-text response by rules (see the module docstring); "" when none is found."""
     _, final = split_think(response)
-    text = normalize_typography(final if final is not None else response).strip()
+    text = _BOLD.sub("", normalize_typography(final if final is not None else response)).strip()
     if not text:
         return ""
+    text = _cut_run_on(text, problem.question)
     with time_limit(DEFAULT_TIME_LIMIT):  # numeric LaTeX is read by sympy, in the time-limited helper
         if problem.question_type == "multi_choice":
             return _extract_choice(text, problem)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -29,6 +30,8 @@ CLOCK = mc("o'clock", ["half past", "quarter to", "o'clock", "quarter past"])
 QUARTERS = mc("quarter to", ["quarter", "quarter to", "quarter past"])
 NUMBERS = mc("16", ["12", "14", "16", "18"])
 COUNT = free("4")
+FOOD_WEB = mc("fish decreases", ["algae increases", "fish decreases", "nothing changes"])
+CUBES = Problem(pid="p", question="Subtract all spheres. How many cubes are left?", answer="4", answer_type="integer")
 
 # (case, problem, response, extraction, scored correct)
 CASES = [
@@ -59,6 +62,30 @@ CASES = [
     ("boxed after echoed empty box", COUNT, "Put the answer in \\boxed{}. \\boxed{4}", "4", True),
     ("unicode minus", free("-3"), "The answer is −3.", "-3", True),
     ("thin-space thousands", free("1000"), "\\boxed{1\u202f000}", "1000", True),
+    # Forms found in published MathVista responses (the sample of scripts/bench_mathvista_agreement.py).
+    ("markdown bold around the number", free("16", unit="m"), "Each side is 4 m, so P = **16 m**.", "16", True),
+    ("letter then its option text in parentheses", TREND, "Thus, the answer is B (the level would decrease).",
+     "B", True),
+    ("option letter phrase, letter and colon", NUMBERS, "So the correct option letter is C: 16 units.", "C", True),
+    ("leading letter beyond the options is kept", NUMBERS, "(E) 20", "E", False),
+    ("option text up to plural s", FOOD_WEB, "So the fish decrease.", "fish decreases", True),
+    ("option text with a modal verb between its words", FOOD_WEB, "Without pike, the fish would decrease.",
+     "fish decreases", True),
+    ("main clause before the if-clause", FOOD_WEB, "If algae increases, the fish will decrease.",
+     "fish decreases", True),
+    ("yes/no by a plain statement", YES_NO, "There are fewer red cubes than blue spheres.", "Yes", True),
+    ("yes/no by a negated statement", YES_NO, "The red cube is not the largest object.", "No", False),
+    ("yes/no refusal is no answer", YES_NO, "The image does not provide enough information to compare them.",
+     "", False),
+    ("number after than is the condition", free("3"), "Only 3 bars have values higher than 40.", "3", True),
+    ("run-on question of its own is cut", COUNT,
+     "There are 4 cubes left.\nQuestion: How many spheres are there?\nAnswer: 7", "4", True),
+    ("repeat of the problem's question is not cut", CUBES,
+     "Let me read it again.\nQuestion: Subtract all spheres. How many cubes are left?\nAnswer: 4", "4", True),
+    ("conclusion sentence over a later aside", free("7"),
+     "Thus, there are 7 apples in total.\nThis counts the 3 baskets shown.", "7", True),
+    ("code is not a statement of the answer", free("18"),
+     "Therefore, Sam will spend $18.\n```python\ntotal = 6 * 3\n```", "18", True),
 ]
 
 
@@ -90,3 +117,16 @@ def test_agreement_benchmark_on_the_fixture(repo_root):
     last = lines[-1]
     assert last.startswith("agreement: ") and last.endswith("(75 responses)")
     assert float(last.split()[1]) >= 0.95
+
+
+@pytest.mark.parametrize("response", [
+    "\\boxed{" + "1+" * 100_000 + "1}",  # 100,000 numbers, each once checked for a "than" before it
+    "4\nHint: h" * 20_000,  # run-on "Hint:" lines, each with a bounded look for its "Question:"
+    "4" + " \n" * 100_000 + "Question: a",
+    "than 5 " * 30_000,
+], ids=["numbers in a long box", "hint lines", "blank lines", "conditions"])
+def test_rules_stay_linear(response):
+    """The run-on cut and the condition rule scan once; a quadratic scan of these takes minutes."""
+    start = time.perf_counter()
+    extract_mathvista(response, COUNT)
+    assert time.perf_counter() - start < 5
