@@ -44,6 +44,12 @@ class ConfigError(ValueError):
     """A config that cannot run; the message names the key and what was expected."""
 
 
+def check_engine(key: str, name: str | None) -> None:
+    """A generation-engine key names one of ENGINES (None where the key has a fallback); every config family uses it."""
+    if name is not None and name not in ENGINES:
+        raise ConfigError(f"config key {key!r}: {name!r} is not a generation engine; expected one of {list(ENGINES)}")
+
+
 @dataclass
 class ModelConfig:
     path: str = MISSING
@@ -621,9 +627,8 @@ def validate(cfg: Config) -> Config:
         fail("algo.tau", "the k1.5 mirror-descent surrogate needs tau > 0")
     if cfg.reward.overlong_buffer >= cfg.rollout.max_new_tokens:
         fail("reward.overlong_buffer", f"must be smaller than rollout.max_new_tokens ({cfg.rollout.max_new_tokens})")
-    for key, engine in (("rollout.engine", cfg.rollout.engine), ("eval.engine", cfg.eval.engine)):
-        if engine is not None and engine not in ENGINES:
-            fail(key, f"{engine!r} is not a generation engine; expected one of {list(ENGINES)}")
+    check_engine("rollout.engine", cfg.rollout.engine)
+    check_engine("eval.engine", cfg.eval.engine)
     if cfg.rollout.vllm_max_model_len is not None and cfg.rollout.vllm_max_model_len <= cfg.rollout.max_new_tokens:
         fail("rollout.vllm_max_model_len", f"must exceed rollout.max_new_tokens ({cfg.rollout.max_new_tokens}) to leave room for the prompt")
     if cfg.stage == "rl":

@@ -19,7 +19,7 @@ from typing import Optional
 
 from omegaconf import MISSING
 
-from mmreason.config import ENGINES, ConfigError, ModelConfig, register_validator
+from mmreason.config import ConfigError, ModelConfig, check_engine, register_validator
 from mmreason.data.prompts import TemplateError, template_path
 
 DIFFICULTY_BUCKETS = ("easy", "medium", "hard", "unknown")
@@ -244,8 +244,7 @@ def validate_curate(cfg: CurateConfig) -> CurateConfig:
             except TemplateError as err:
                 fail(f"{name}.template", str(err))
     model_steps = [name for name in MODEL_STEPS if getattr(cfg, name).enabled]
-    if cfg.generation.engine not in ENGINES:
-        fail("generation.engine", f"{cfg.generation.engine!r} is not a generation engine; expected one of {list(ENGINES)}")
+    check_engine("generation.engine", cfg.generation.engine)
     if model_steps and not cfg.model.path:
         fail("model.path", f"must be set: the {' and '.join(model_steps)} step(s) are enabled")
     gen = cfg.generation

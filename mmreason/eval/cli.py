@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mmreason.config import ENGINES
 from mmreason.eval.load import MathVistaError, load_mathvista
 from mmreason.problem import ProblemError
 
@@ -157,7 +158,7 @@ def add_run_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentPar
                      help="processor min_pixels override (default: the checkpoint's training value, if any)")
     run.add_argument("--max-pixels", type=int, default=None,
                      help="processor max_pixels override (default: the checkpoint's training value, if any)")
-    run.add_argument("--engine", default="hf", choices=["hf", "vllm"],
+    run.add_argument("--engine", default="hf", choices=ENGINES,
                      help="generation engine: hf (transformers generate) or vllm (a vLLM engine per rank; "
                           "docs/engines.md). Default: hf")
     run.set_defaults(func=_run_command)

@@ -19,7 +19,7 @@ from typing import Optional
 
 from omegaconf import MISSING
 
-from mmreason.config import ENGINES, ConfigError, ModelConfig, register_validator
+from mmreason.config import ConfigError, ModelConfig, check_engine, register_validator
 
 SOURCES = ("template", "rejection")
 KEEP_MODES = ("shortest", "all")
@@ -122,8 +122,7 @@ def validate_warmup(cfg: WarmupConfig) -> WarmupConfig:
         fail("rejection.keep", f"{rej.keep!r}; expected one of {list(KEEP_MODES)}")
     if rej.device_map not in (None, "auto"):
         fail("rejection.device_map", f"{rej.device_map!r}; expected null or auto")
-    if rej.engine not in ENGINES:
-        fail("rejection.engine", f"{rej.engine!r} is not a generation engine; expected one of {list(ENGINES)}")
+    check_engine("rejection.engine", rej.engine)
     if rej.engine == "vllm" and rej.device_map is not None:
         fail("rejection.engine", "vllm places the teacher itself; rejection.device_map must stay null")
     for key, value in {
