@@ -11,6 +11,12 @@ Cases:
 - reference `replicated` / `partitioned` / `offloaded`: a frozen reference of the same model beside the policy on
   each of 2 gloo ranks (algo.reference_placement): the RSS rank 0 holds for it after one reference forward.
 
+- micro-batches `rows` / `tokens`: one update pass over 8 responses of mixed lengths (one of --response-tokens,
+  the rest 1/16 to 1/4 of it, the long one in the first micro-batch), cut into micro-batches of 4 rows
+  (train.micro_batch_size) or by a budget of 2 x --response-tokens tokens (train.micro_batch_tokens), through
+  the RL loop's own `plan_micro_batches` and log-prob path; also prints the (prompt + response) positions
+  forwarded, padding included.
+
 Prints one line per case and the peak RSS in MiB; the numbers depend on the machine, the ratios much less.
 """
 
@@ -76,6 +82,36 @@ def logprob_case(checkpoint: str, vocab: int, rows: int, response_tokens: int, m
     return peak_rss_mib() - baseline
 
 
+def micro_batch_case(checkpoint: str, vocab: int, response_tokens: int, plan: str, chunk_tokens: int) -> dict[str, float]:
+    import torch
+
+    from mmreason.rl.loop import plan_micro_batches, response_logprobs
+    from mmreason.rl.rollout import Rollout
+
+    model, processor = load(checkpoint, vocab)
+    lengths = [response_tokens] + [response_tokens // d for d in (16, 4, 8, 16, 4, 8, 16)]  # the long row comes first
+    prompt = processor.tokenizer("How many dots are there? Think step by step.", return_tensors="pt")
+    rows = len(lengths)
+    generator = torch.Generator().manual_seed(0)
+    response_ids = torch.randint(0, vocab, (rows, response_tokens), generator=generator)
+    response_mask = (torch.arange(response_tokens)[None, :] < torch.tensor(lengths)[:, None]).long()
+    rollout = Rollout(prompt_ids=prompt["input_ids"].repeat(rows, 1), prompt_mask=prompt["attention_mask"].repeat(rows, 1),
+                      response_ids=response_ids * response_mask, response_mask=response_mask,
+                      truncated=torch.zeros(rows, dtype=torch.bool), repetitive=torch.zeros(rows, dtype=torch.bool),
+                      texts=[""] * rows, prompt_index=torch.arange(rows), problems=[None] * rows,
+                      pixel_values=[None] * rows, image_grid_thw=[None] * rows)
+    budget = 2 * response_tokens if plan == "tokens" else 0
+    micro_batches = plan_micro_batches(rollout, micro_batch_size=4, token_budget=budget)
+    baseline = peak_rss_mib()
+    positions = 0
+    for batch_rows in micro_batches:
+        logp, _ = response_logprobs(model, rollout, batch_rows, temperature=1.0, chunk_tokens=chunk_tokens)
+        (logp * response_mask[batch_rows]).sum().backward()
+        widest = int(response_mask[batch_rows].sum(dim=1).max()) + prompt["input_ids"].shape[1]
+        positions += widest * len(batch_rows)
+    return {"rss": peak_rss_mib() - baseline, "positions": positions, "micro_batches": len(micro_batches)}
+
+
 def reference_case(checkpoint: str, vocab: int, placement: str) -> dict[str, float]:
     import torch
     import torch.distributed as dist
@@ -128,6 +164,8 @@ def main() -> None:
         kind, checkpoint, *rest = args.child
         if kind == "logprobs":
             mib = logprob_case(checkpoint, args.vocab, args.rows, args.response_tokens, rest[0], args.chunk_tokens)
+        elif kind == "micro_batches":
+            mib = micro_batch_case(checkpoint, args.vocab, args.response_tokens, rest[0], args.chunk_tokens)
         else:
             mib = reference_case(checkpoint, args.vocab, rest[0])
         print(json.dumps({"mib": mib}))  # a number, or for the reference {rss, params}
@@ -146,6 +184,11 @@ def main() -> None:
             results[method] = run_child(["logprobs", checkpoint, method], options=sizes)
             print(f"log-probs {method:12s} peak RSS growth {results[method]:8.1f} MiB")
         print(f"log-probs: chunked uses {results['chunked'] / results['full_logits']:.2f}x the memory of full logits")
+        for plan in ("rows", "tokens"):
+            results[plan] = run_child(["micro_batches", checkpoint, plan], options=sizes)
+            case = results[plan]
+            print(f"micro-batches by {plan:6s} {case['micro_batches']} micro-batches, {case['positions']:6d} positions "
+                  f"forwarded, peak RSS growth {case['rss']:8.1f} MiB")
         for placement in ("replicated", "partitioned", "offloaded"):
             results[placement] = run_child(["reference", checkpoint, placement], ranks=2, options=sizes)
             held = results[placement]
