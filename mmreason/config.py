@@ -101,6 +101,16 @@ class DataConfig:
     (its header is read, its pixels never are). Default 36 M pixels (mmreason.problem.DEFAULT_MAX_IMAGE_PIXELS)."""
     max_length: int = 2048
     """SFT: longest tokenized example (prompt + answer) in tokens; longer ones are dropped and counted."""
+    split: str = "auto"
+    """SFT's training stream: how ranks (x DataLoader workers) divide the shards. shard: each reads only its own shards
+    (remote shards are downloaded once per pass, not once per rank); sample: each reads every shard and keeps every
+    n-th sample (works with fewer shards than ranks); auto: shard when there are at least as many shards as readers,
+    else sample. Exactly once per pass either way (mmreason/data/shards.py). RL and DPO read the whole set on
+    every rank."""
+    image_cache_size: int = 128
+    """RL: prompts kept with their images decoded (least recently drawn dropped first); the prompt set itself is held
+    as records and encoded image bytes, each prompt decoded when drawn (mmreason/data/prompt_index.py). 0 decodes on
+    every draw."""
 
 
 @dataclass
@@ -509,6 +519,7 @@ NUMERIC_RANGES: dict[str, Range] = {
     "data.shuffle_buffer": AT_LEAST_0,
     "data.max_image_pixels": AT_LEAST_1,
     "data.max_length": AT_LEAST_1,
+    "data.image_cache_size": AT_LEAST_0,       # 0 = decode on every draw
     "rollout.group_size": AT_LEAST_1,          # RL needs >= 2 (checked with the stage)
     "rollout.prompts_per_step": AT_LEAST_1,
     "rollout.temperature": AT_LEAST_0,         # RL needs > 0 (checked with the stage)
@@ -615,6 +626,10 @@ def validate(cfg: Config) -> Config:
     for source in cfg.reward.answer_sources:
         if source not in ANSWER_SOURCES:
             fail("reward.answer_sources", f"{source!r} is unknown; expected some of {list(ANSWER_SOURCES)}")
+    from mmreason.data.shards import SPLITS
+
+    if cfg.data.split not in SPLITS:
+        fail("data.split", f"{cfg.data.split!r} is not a split; expected one of {list(SPLITS)}")
     if cfg.model.dtype not in ("auto", "float32", "bfloat16", "float16"):
         fail("model.dtype", f"{cfg.model.dtype!r}; expected auto, float32, bfloat16 or float16")
     if cfg.model.attn_implementation not in ("auto", "sdpa", "eager", "flash_attention_2"):

@@ -4,14 +4,40 @@ A shard is a plain tar file; one `Problem` is one sample in it
 (`<pid>.json`, `<pid>.images.tar` holding 0.png, 1.png, ...; older shards `<pid>.0.png`, ...; see
 `Problem.to_sample`).
 
-Reading splits the work by **sample**, not by shard: every reader (one per
-rank x DataLoader worker, a "consumer") walks the same shard list in the same
-order and keeps the samples whose global index ``i`` satisfies
-``i % num_consumers == consumer_index``. So each sample is seen exactly once
-per pass over all consumers even when there are fewer shards than consumers,
-and the consumers' shares differ by at most one sample. The price is that every
-consumer reads every shard's bytes; only its own samples are decoded (PNG
-decoding, not tar reading, is the expensive part).
+Reading splits the work among the readers: one per rank x DataLoader worker, a
+"consumer" (`current_consumer`). Every consumer shuffles the shard list with the
+same (seed, epoch), so all of them agree on one order per pass, and then either
+
+- **shard split**: consumer ``c`` of ``n`` reads only the shards at positions
+  ``i % n == c`` of that order (without shuffling, positions ``(i + epoch) % n == c``,
+  so ownership rotates from pass to pass). Each consumer reads only its own
+  shards' bytes: with remote shards (`pipe:`, `s3://`) the data is downloaded once
+  per pass in total, not once per consumer. A consumer's share is whole shards, so
+  shares differ by up to a shard's worth of samples; or
+- **sample split**: every consumer walks all shards in that order and keeps the
+  samples whose global index ``i`` satisfies ``i % n == c``. Shares differ by at
+  most one sample and it works with fewer shards than consumers, but every
+  consumer reads every shard's bytes (only its own samples are decoded).
+
+Either way each sample is seen exactly once per pass over all consumers. The
+choice (`split`, config key `data.split`, `choose_split`):
+
+- ``"auto"`` (default): the shard split when there are at least as many shards as
+  consumers and, for a single pass (not `resampled`), the shards divide evenly
+  among them (``num_shards % consumers == 0``, so every consumer reads as many
+  shards; with equal-sized shards its share is equal too); else the sample split.
+  Resampled streams need no even division: they are endless and a rank's length
+  is set by its caller (SFT takes `train.batch_size / ranks` samples per step,
+  `ProblemStream` takes `epoch_length` per rank), so unequal shares only move where
+  a consumer's passes begin. Since the shard order of each pass is random (or
+  rotates), every shard goes to every consumer equally often, so no sample is
+  favoured over a run.
+- ``"shard"``: the shard split, a ValueError when there are fewer shards than consumers.
+- ``"sample"``: the sample split (the behaviour before the shard split existed).
+
+The choice depends only on the number of shards, the number of consumers and
+whether the stream is resampled, so a resumed run (same shards, same ranks and
+workers) always gets the split it started with, and `skip` means the same samples.
 
 Corrupt samples (malformed JSON, truncated or undecodable images) are skipped,
 logged with `logging.warning` naming the shard and the sample key, and counted
@@ -247,6 +273,46 @@ def current_consumer(rank: int | None = None, world_size: int | None = None) -> 
     return Consumer(index=rank * num_workers + worker_id, count=world_size * num_workers)
 
 
+SPLITS = ("auto", "shard", "sample")
+"""How readers divide the shards (config key `data.split`; see the module docstring)."""
+
+
+def choose_split(split: str, num_shards: int, consumers: int, *, resampled: bool) -> str:
+    """The split a stream of `num_shards` shards read by `consumers` readers uses: "shard" or "sample".
+
+    "auto": "shard" when num_shards >= consumers and (resampled or num_shards % consumers == 0), else "sample".
+    "shard" with fewer shards than consumers raises ValueError (some consumer would get nothing).
+    """
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {list(SPLITS)}, got {split!r}")
+    if split == "sample":
+        return "sample"
+    if num_shards < consumers:
+        if split == "shard":
+            raise ValueError(f"split='shard': {num_shards} shard(s) cannot feed {consumers} consumers (ranks x "
+                             "DataLoader workers) one shard each; use split='auto' or 'sample'")
+        return "sample"
+    if split == "shard" or resampled or num_shards % consumers == 0:
+        return "shard"
+    return "sample"
+
+
+def pass_shards(urls: Sequence[str], consumer: Consumer, *, split: str, shuffle: bool, seed: int, epoch: int) -> list[str]:
+    """The shards `consumer` reads in pass `epoch`, in reading order.
+
+    Every consumer orders the shards alike: shuffled with (seed, epoch) when `shuffle`, else as listed. Under
+    the sample split each reads them all; under the shard split it reads the ones at positions
+    i % count == index (without shuffling (i + epoch) % count == index, so ownership rotates each pass).
+    """
+    ordered = list(urls)
+    if shuffle:
+        _pass_rng(seed, epoch, "shard-order").shuffle(ordered)
+    if split == "sample":
+        return ordered
+    offset = 0 if shuffle else epoch
+    return [url for i, url in enumerate(ordered) if (i + offset) % consumer.count == consumer.index]
+
+
 def _pass_rng(seed: int, epoch: int, purpose: str) -> random.Random:
     # String seeds are hashed with SHA-512 by `random`, so they are stable across
     # processes (unlike hash()), and (seed, epoch, purpose) never collide.
@@ -358,19 +424,23 @@ def count_samples(urls: Sequence[str]) -> int:
 
 def owned_raw_samples(
     urls: Sequence[str], consumer: Consumer, *, shuffle_buffer: int, seed: int, epoch: int,
-    skipped: SkipCounter | None = None,
+    skipped: SkipCounter | None = None, split: str = "sample",
 ) -> Iterator[dict[str, Any]]:
     """One pass: this consumer's raw samples, shuffled when shuffle_buffer > 0.
 
-    The shard order is shuffled with the same (seed, epoch) in every consumer, so
-    all consumers agree on the global sample indices; the buffer shuffle of the
-    consumer's own share is also seeded, so a pass is fully deterministic.
+    `split` is "shard" or "sample" (already chosen, see `choose_split`). The shard order is shuffled with the
+    same (seed, epoch) in every consumer, so all consumers agree on which shards (shard split) or which
+    global sample indices (sample split) are whose; the buffer shuffle of the consumer's own share is also
+    seeded, so a pass is fully deterministic. Under the shard split only the consumer's own shards are opened.
     """
-    ordered = list(urls)
-    if shuffle_buffer > 0:
-        _pass_rng(seed, epoch, "shard-order").shuffle(ordered)
-    everything = itertools.chain.from_iterable(read_raw_samples(url, skipped) for url in ordered)
-    mine = (sample for index, sample in enumerate(everything) if consumer.owns(index))
+    if split not in ("shard", "sample"):
+        raise ValueError(f"owned_raw_samples: split must be 'shard' or 'sample' (see choose_split), got {split!r}")
+    shards = pass_shards(urls, consumer, split=split, shuffle=shuffle_buffer > 0, seed=seed, epoch=epoch)
+    everything = itertools.chain.from_iterable(read_raw_samples(url, skipped) for url in shards)
+    if split == "shard":
+        mine: Iterator[dict[str, Any]] = everything
+    else:
+        mine = (sample for index, sample in enumerate(everything) if consumer.owns(index))
     return shuffled(mine, shuffle_buffer, _pass_rng(seed, epoch, f"buffer-{consumer.index}"))
 
 
@@ -395,26 +465,29 @@ def _decoded(raw: Iterable[dict[str, Any]], skipped: SkipCounter | None) -> Iter
 
 def _endless_raw_samples(
     urls: Sequence[str], consumer: Consumer, *, shuffle_buffer: int, seed: int, first_epoch: int, skip: int = 0,
-    skipped: SkipCounter | None = None,
+    skipped: SkipCounter | None = None, split: str = "sample",
 ) -> Iterator[dict[str, Any]]:
     """Passes first_epoch, first_epoch + 1, ... back to back, without the first `skip` samples.
 
-    Raises ValueError when a pass gives this consumer nothing (fewer samples than
-    consumers), which would otherwise loop forever.
+    Raises ValueError when this consumer gets nothing (under the sample split: one empty pass, as there are
+    fewer samples than consumers; under the shard split: `consumer.count` empty passes in a row, its shards
+    holding no samples), which would otherwise loop forever.
     """
+    empty_passes = 0
     for epoch in itertools.count(first_epoch):
         yielded = 0
         for sample in owned_raw_samples(urls, consumer, shuffle_buffer=shuffle_buffer, seed=seed, epoch=epoch,
-                                        skipped=skipped):
+                                        skipped=skipped, split=split):
             yielded += 1
             if skip > 0:
                 skip -= 1
                 continue
             yield sample
-        if yielded == 0:
+        empty_passes = empty_passes + 1 if yielded == 0 else 0
+        if empty_passes >= (consumer.count if split == "shard" else 1):
             raise ValueError(
                 f"consumer {consumer.index} of {consumer.count} (rank x worker) got no samples from "
-                f"{len(urls)} shard(s): there are fewer samples than ranks x workers"
+                f"{len(urls)} shard(s) ({split} split): there are fewer samples than ranks x workers"
             )
 
 
@@ -429,6 +502,7 @@ def stream_problems(
     epoch: int = 0,
     skipped: SkipCounter | None = None,
     skip: int = 0,
+    split: str = "auto",
 ) -> Iterator[Problem]:
     """Yield this consumer's Problems from the shards.
 
@@ -442,21 +516,24 @@ def stream_problems(
     skipped: receives a count of corrupt samples that were skipped (and the shards found truncated).
     skip: start after this many of this consumer's samples (to resume), without
         decoding them. It counts samples, not yielded Problems: corrupt samples
-        among the first `skip` count too.
+        among the first `skip` count too. Skipped samples are still read (their
+        shards' bytes), so a resumed stream continues exactly where the first stopped.
+    split: "auto", "shard" or "sample" (see the module docstring and `choose_split`).
     """
     url_list = resolve_urls(urls)
     consumer = current_consumer(rank, world_size)
     if skip < 0:
         raise ValueError(f"stream_problems: skip must be >= 0, got {skip}")
+    chosen = choose_split(split, len(url_list), consumer.count, resampled=resampled)
     if resampled:
         raw = _endless_raw_samples(
             url_list, consumer, shuffle_buffer=shuffle_buffer, seed=seed, first_epoch=epoch, skip=skip,
-            skipped=skipped,
+            skipped=skipped, split=chosen,
         )
     else:
         raw = itertools.islice(
             owned_raw_samples(url_list, consumer, shuffle_buffer=shuffle_buffer, seed=seed, epoch=epoch,
-                              skipped=skipped), skip, None
+                              skipped=skipped, split=chosen), skip, None
         )
     return _decoded(raw, skipped)
 
@@ -491,6 +568,11 @@ class ProblemStream(IterableDataset):
 
     `skipped` counts corrupt samples skipped in this process (num_workers=0);
     with workers, each worker counts its own and only the log warnings show them.
+
+    `split` ("auto", "shard", "sample"; module docstring) is chosen in each worker from the number of shards
+    and of consumers (ranks x workers). Resampled, the stream counts each shard's samples once at
+    construction (tar headers of local shards; remote ones are read) to find where iteration `e` begins:
+    under the shard split a consumer's share changes from pass to pass.
     """
 
     def __init__(
@@ -503,8 +585,11 @@ class ProblemStream(IterableDataset):
         seed: int = 0,
         rank: int | None = None,
         world_size: int | None = None,
+        split: str = "auto",
     ):
         super().__init__()
+        if split not in SPLITS:
+            raise ValueError(f"ProblemStream: split must be one of {list(SPLITS)}, got {split!r}")
         if resampled and (epoch_length is None or epoch_length < 1):
             raise ValueError(f"ProblemStream: resampled=True needs epoch_length >= 1, got {epoch_length}")
         if not resampled and epoch_length is not None:
@@ -514,11 +599,13 @@ class ProblemStream(IterableDataset):
         self.resampled = resampled
         self.epoch_length = epoch_length
         self.seed = seed
+        self.split = split
         self.rank, self.world_size = distributed_rank_and_world_size(rank, world_size)
         self.epoch = 0
         self.skipped = SkipCounter()
-        # Resampled iterations start mid-stream; the pass length needs the sample count.
-        self._num_samples = count_samples(self.urls) if resampled else None
+        # Resampled iterations start mid-stream; the pass lengths need the sample counts.
+        self._shard_samples = {url: count_samples([url]) for url in self.urls} if resampled else None
+        self._num_samples = sum(self._shard_samples.values()) if self._shard_samples is not None else None
 
     def set_epoch(self, epoch: int) -> None:
         """Select the shuffle (and, resampled, the stretch of the endless stream) of the next iteration."""
@@ -531,31 +618,49 @@ class ProblemStream(IterableDataset):
 
     def __iter__(self) -> Iterator[Problem]:
         consumer = current_consumer(self.rank, self.world_size)
+        split = choose_split(self.split, len(self.urls), consumer.count, resampled=self.resampled)
         if not self.resampled:
             raw = owned_raw_samples(
                 self.urls, consumer, shuffle_buffer=self.shuffle_buffer, seed=self.seed, epoch=self.epoch,
-                skipped=self.skipped,
+                skipped=self.skipped, split=split,
             )
             return _decoded(raw, self.skipped)
         worker = get_worker_info()
         worker_id, num_workers = (worker.id, worker.num_workers) if worker is not None else (0, 1)
         length = worker_share(self.epoch_length, worker_id, num_workers)
-        per_pass = consumer.share(self._num_samples)
-        if per_pass == 0:
-            raise ValueError(
-                f"ProblemStream: {self._num_samples} samples cannot feed {consumer.count} consumers (ranks x workers)"
-            )
-        start = self.epoch * length  # this consumer's position in its endless stream
+        first_epoch, skip = self._position(consumer, split, self.epoch * length)
         raw = _endless_raw_samples(
             self.urls,
             consumer,
             shuffle_buffer=self.shuffle_buffer,
             seed=self.seed,
-            first_epoch=start // per_pass,
-            skip=start % per_pass,
+            first_epoch=first_epoch,
+            skip=skip,
             skipped=self.skipped,
+            split=split,
         )
         return itertools.islice(_decoded(raw, self.skipped), length)
+
+    def _position(self, consumer: Consumer, split: str, start: int) -> tuple[int, int]:
+        """(pass, samples into it) where sample `start` of this consumer's endless stream lies."""
+        assert self._shard_samples is not None and self._num_samples is not None
+        if split == "sample":  # the same share every pass
+            per_pass = consumer.share(self._num_samples)
+            if per_pass == 0:
+                raise ValueError(f"ProblemStream: {self._num_samples} samples cannot feed {consumer.count} consumers "
+                                 "(ranks x workers)")
+            return start // per_pass, start % per_pass
+        if self._num_samples == 0:
+            raise ValueError(f"ProblemStream: the {len(self.urls)} shard(s) hold no samples")
+        epoch = 0
+        while True:  # the shard split gives this consumer other shards, so another share, in every pass
+            shards = pass_shards(self.urls, consumer, split=split, shuffle=self.shuffle_buffer > 0, seed=self.seed,
+                                 epoch=epoch)
+            share = sum(self._shard_samples[url] for url in shards)
+            if start < share:
+                return epoch, start
+            start -= share
+            epoch += 1
 
 
 def collate_problems(batch: list[Problem]) -> list[Problem]:
@@ -570,6 +675,8 @@ __all__ = [
     "ProblemStream",
     "collate_problems",
     "check_shard_end",
+    "choose_split",
+    "SPLITS",
     "count_samples",
     "read_manifest",
     "current_consumer",

@@ -45,6 +45,7 @@ from mmreason.logprobs import response_logprobs as token_logprobs_of_response
 from mmreason.export_meta import after_export
 from mmreason.metrics import MetricsLogger, StageTimer, progress_bar, rl_samples
 from mmreason.models import load_policy
+from mmreason.data.prompt_index import DEFAULT_CACHE_SIZE, PromptIndex, build_prompt_index
 from mmreason.problem import Problem
 from mmreason.rewards import RewardRecord, check_ground_truth, compute_reward
 from mmreason.rl.advantages import compute_advantages, informative_groups
@@ -63,22 +64,24 @@ log = logging.getLogger(__name__)
 # ---- setup helpers ------------------------------------------------------------
 
 
-def load_prompt_set(urls: str) -> list[Problem]:
-    """All RL prompts in memory (the sampler needs random access); unverifiable ground truths fail here.
-    Corrupt samples (and images over data.max_image_pixels) are skipped and counted, as are samples lost to
+def load_prompt_set(urls: str, cache_size: int = DEFAULT_CACHE_SIZE) -> PromptIndex:
+    """Every RL prompt indexed in memory (the sampler needs random access): records and encoded image bytes,
+    images decoded when a prompt is drawn (`prompts[i]`), the `cache_size` (data.image_cache_size) most recently
+    drawn kept decoded (mmreason/data/prompt_index.py). Unverifiable ground truths fail here. Corrupt samples (and
+    images over data.max_image_pixels, checked from their headers) are skipped and counted, as are samples lost to
     truncated shards; the counts are logged once."""
-    from mmreason.data.shards import SkipCounter, stream_problems
+    from mmreason.data.shards import SkipCounter
 
     skipped = SkipCounter()
-    problems = list(stream_problems(urls, rank=0, world_size=1, skipped=skipped))
+    problems = build_prompt_index(urls, cache_size=cache_size, skipped=skipped)
     if skipped.count or skipped.truncated:
         log.warning("data.train %r: %d prompts loaded, %d corrupt samples skipped (first reasons: %s), %d samples lost "
                     "in %d truncated shard(s)", urls, len(problems), skipped.count,
                     [reason for _, _, reason in skipped.records[:3]], skipped.lost, len(skipped.truncated))
     if not problems:
         raise ValueError(f"data.train {urls!r}: no problems found")
-    for problem in problems:
-        check_ground_truth(problem)
+    for record in problems.records:
+        check_ground_truth(record)
     return problems
 
 
@@ -99,7 +102,7 @@ def group_rows(groups: list[int], group_size: int) -> torch.Tensor:
     return torch.cat([torch.arange(i * group_size, (i + 1) * group_size) for i in groups])
 
 
-def collect_rollout(model: Any, processor: Any, prompts: list[Problem], sampler: PromptSampler, cfg: Config, step: int,
+def collect_rollout(model: Any, processor: Any, prompts: Sequence[Problem], sampler: PromptSampler, cfg: Config, step: int,
                     rank: int, world_size: int, synced_gpus: bool, timer: StageTimer | None = None,
                     rollout_engine: Any = None) -> tuple[Rollout, RewardRecord, dict[str, float], list[int]]:
     """This rank's B prompt groups; with DAPO dynamic sampling, only groups whose accuracies differ.
@@ -174,7 +177,7 @@ class PartialStep(NamedTuple):
     stats: dict[str, float]
 
 
-def collect_partial_rollout(model: Any, processor: Any, prompts: list[Problem], sampler: PromptSampler,
+def collect_partial_rollout(model: Any, processor: Any, prompts: Sequence[Problem], sampler: PromptSampler,
                             buffer: ReplayBuffer, cfg: Config, step: int, rank: int, world_size: int,
                             timer: StageTimer, rollout_engine: Any
                             ) -> tuple[Rollout, RewardRecord, dict[str, float], list[int], PartialStep]:
@@ -193,7 +196,7 @@ def collect_partial_rollout(model: Any, processor: Any, prompts: list[Problem], 
     G = cfg.rollout.group_size
     kwargs = dict(template=cfg.data.prompt_template, system_prompt=cfg.data.system_prompt,
                   min_pixels=cfg.model.min_pixels, max_pixels=cfg.model.max_pixels)
-    by_index = dict(enumerate(prompts))
+    by_index = prompts  # prompt index -> Problem; a PromptIndex decodes a prompt's images only when it is drawn
     old_quota = int(cfg.rollout.partial_buffer_share * per_rank)  # groups begun in earlier steps this step may train
 
     def selection() -> list[PartialGroup]:
@@ -418,8 +421,9 @@ def run(cfg: Config, rank: int, world_size: int) -> dict[str, float]:
     if rank == 0:
         save_config(cfg, run_dir)
     seed_everything(cfg.train.seed + rank)
-    prompts = load_prompt_set(cfg.data.train)
-    sampler = PromptSampler([sample_item(p.pid, p.meta, cfg.sampler) for p in prompts], cfg.sampler, cfg.train.seed)
+    prompts = load_prompt_set(cfg.data.train, cfg.data.image_cache_size)  # images decoded when drawn
+    sampler = PromptSampler([sample_item(p.pid, p.meta, cfg.sampler) for p in prompts.records], cfg.sampler,
+                            cfg.train.seed)
     model, processor = load_policy(cfg.model, device=device())
     reference = ReferencePolicy(cfg.algo, model)  # copied before the engine wraps (and may partition) the model
     rows_per_rank = cfg.rollout.prompts_per_step // world_size * cfg.rollout.group_size

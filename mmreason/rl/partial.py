@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import torch
 
@@ -150,13 +150,14 @@ def grow(trajectory: Trajectory, new_tokens: list[int], ended: bool, step: int, 
         trajectory.truncated = True
 
 
-def advance(groups: Sequence[PartialGroup], problems: dict[int, Problem], model: Any, processor: Any, engine: Any,
-            cfg: Any, step: int, *, template: str, system_prompt: str | None, min_pixels: int | None,
+def advance(groups: Sequence[PartialGroup], problems: Mapping[int, Problem] | Sequence[Problem], model: Any, processor: Any,
+            engine: Any, cfg: Any, step: int, *, template: str, system_prompt: str | None, min_pixels: int | None,
             max_pixels: int | None) -> int:
     """Generate one segment for every unfinished trajectory of `groups` (in place); returns the tokens generated.
 
-    `cfg` is the RolloutConfig (its partial_* keys hold the budget). A group reaching max_segments has its unfinished
-    trajectories truncated.
+    `problems[g.index]` is a group's prompt (a list, a dict, or the RL loop's PromptIndex, which decodes a prompt's
+    images when drawn). `cfg` is the RolloutConfig (its partial_* keys hold the budget). A group reaching
+    max_segments has its unfinished trajectories truncated.
     """
     rows = [(g, t) for g in groups for t in g.trajectories if not t.finished]
     eos = set(eos_token_ids(model, processor))
@@ -187,7 +188,7 @@ def advance(groups: Sequence[PartialGroup], problems: dict[int, Problem], model:
 # ---- groups -> the tensors the update takes ------------------------------------------------------------------------
 
 
-def to_rollout(groups: Sequence[PartialGroup], problems: dict[int, Problem], model: Any, processor: Any, *,
+def to_rollout(groups: Sequence[PartialGroup], problems: Mapping[int, Problem] | Sequence[Problem], model: Any, processor: Any, *,
                template: str, system_prompt: str | None, min_pixels: int | None, max_pixels: int | None
                ) -> tuple[Rollout, torch.Tensor, torch.Tensor]:
     """(Rollout of the groups' trajectories so far, behaviour log-probs [N, L], sampling step of each token [N, L]).

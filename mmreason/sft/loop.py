@@ -47,9 +47,10 @@ class ExampleStream:
         self.cfg, self.processor, self.state = cfg, processor, state
         self.skipped = SkipCounter()
         # `skip` fast-forwards past the samples finished steps used, without decoding them.
+        # data.split: under the shard split a rank reads only its shards of each pass (mmreason/data/shards.py).
         self.stream = stream_problems(cfg.data.train, shuffle_buffer=cfg.data.shuffle_buffer, rank=rank,
                                       world_size=world_size, resampled=True, seed=cfg.train.seed,
-                                      skipped=self.skipped, skip=state.samples_consumed)
+                                      skipped=self.skipped, skip=state.samples_consumed, split=cfg.data.split)
 
     def encode(self, problem: Problem) -> SFTBatch:
         if not problem.solution:
@@ -126,7 +127,9 @@ def run(cfg: Config, rank: int, world_size: int) -> dict[str, float]:
             "reply_tokens": global_tokens,
             "dropped_too_long": all_reduce_sum(state.dropped_too_long),
             "corrupt_samples_skipped": all_reduce_sum(examples.skipped.count),
-            # every rank reads every shard's bytes, so each sees every truncated shard: the max, not the sum
+            # sample split: every rank reads every shard, so each sees every truncated shard: the max, not the sum;
+            # shard split: a rank sees the truncated shards it read so far, so the max is a lower bound until each
+            # rank has read every shard (shards change hands every pass)
             "samples_lost_to_truncation": all_reduce_max(examples.skipped.lost),
             "time/step": elapsed,
         }
