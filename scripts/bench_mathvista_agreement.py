@@ -82,8 +82,24 @@ def model_name(path: Path) -> str:
     return path.stem.removeprefix("output_")
 
 
+def output_kind(record: dict[str, Any]) -> str:
+    """How a response counts: "text" (a text-style output), "empty" or "program" (not text-style).
+
+    A text-style output is a non-empty free-text response, the form our extraction reads. Two kinds of
+    record are not: an empty (or whitespace-only) response is no output at all, and a record with an
+    `execution` field is a program-of-thought output (the 2-shot "code" runs), whose response is a Python
+    program and whose official extraction reads the program's printed output, not the response text.
+    Nothing else is excluded: refusals, truncated responses and run-on repetitions are text-style.
+    """
+    if "execution" in record:
+        return "program"
+    if not record["response"].strip():
+        return "empty"
+    return "text"
+
+
 def score_file(path: Path) -> list[dict[str, Any]]:
-    """One row per scorable response: pid, response, ours (extraction, normalized, correct), official verdict."""
+    """One row per scorable response: pid, response, kind, ours (extraction, normalized, correct), official verdict."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:
@@ -103,38 +119,67 @@ def score_file(path: Path) -> list[dict[str, Any]]:
         extraction = extract_mathvista(record["response"], problem)
         normalized = normalize_mathvista(extraction, problem)
         correct = safe_equal(normalized, problem.answer)
-        rows.append({"pid": problem.pid, "response": record["response"], "extraction": extraction,
-                     "official_extraction": record.get("extraction"), "normalized": normalized,
-                     "answer": problem.answer, "ours": correct, "official": record["true_false"]})
+        rows.append({"pid": problem.pid, "response": record["response"], "kind": output_kind(record),
+                     "extraction": extraction, "official_extraction": record.get("extraction"),
+                     "normalized": normalized, "answer": problem.answer, "ours": correct,
+                     "official": record["true_false"]})
     return rows
+
+
+def agreement(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return "   -   (0 responses)"
+    same = sum(row["ours"] == row["official"] for row in rows)
+    return f"{same / len(rows):.4f} ({len(rows)} responses)"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("dir", type=Path, help="directory of official-format response files (or one file)")
     parser.add_argument("--show", type=int, default=10, help="print up to N disagreements (default 10)")
+    parser.add_argument("--held-out", default="", metavar="MODEL,...",
+                        help="models (file names without output_) held out: reported as their own group, "
+                             "and their disagreements are not printed unless --show-held-out")
+    parser.add_argument("--show-held-out", action="store_true", help="also print held-out disagreements")
     args = parser.parse_args(argv)
-    total = agree = 0
+    held_out = {name.strip() for name in args.held_out.split(",") if name.strip()}
+    everything: list[dict[str, Any]] = []
+    groups: dict[str, list[dict[str, Any]]] = {"studied": [], "held out": []}
     disagreements = []
+    models = set()
     for path in response_files(args.dir):
         rows = score_file(path)
         if not rows:
             continue
-        same = sum(row["ours"] == row["official"] for row in rows)
+        model = model_name(path)
+        models.add(model)
+        text = [row for row in rows if row["kind"] == "text"]
         ours_acc = sum(row["ours"] for row in rows) / len(rows)
         official_acc = sum(row["official"] for row in rows) / len(rows)
-        print(f"{model_name(path):40s} agreement {same / len(rows):.4f} ({len(rows)} responses; "
-              f"accuracy ours {ours_acc:.4f}, official {official_acc:.4f})")
-        total += len(rows)
-        agree += same
-        disagreements += [(model_name(path), row) for row in rows if row["ours"] != row["official"]]
-    if not total:
+        print(f"{model:40s} agreement {agreement(rows)}, text-style {agreement(text)}; "
+              f"accuracy ours {ours_acc:.4f}, official {official_acc:.4f}")
+        everything += rows
+        groups["held out" if model in held_out else "studied"] += rows
+        if model not in held_out or args.show_held_out:
+            disagreements += [(model, row) for row in rows if row["ours"] != row["official"]]
+    if not everything:
         raise SystemExit(f"{args.dir}: no responses with a boolean true_false")
+    if held_out - models:
+        raise SystemExit(f"--held-out names no response file: {', '.join(sorted(held_out - models))}")
     for model, row in disagreements[: args.show]:
-        print(f"--- {model} pid {row['pid']}: ours {row['ours']} (extraction {row['extraction']!r} -> "
+        print(f"--- {model} pid {row['pid']} ({row['kind']}): ours {row['ours']} (extraction {row['extraction']!r} -> "
               f"{row['normalized']!r}), official {row['official']} (extraction {row['official_extraction']!r}), "
               f"answer {row['answer']!r}\n    response: {row['response'][-300:]!r}")
-    print(f"agreement: {agree / total:.4f} ({total} responses)")
+    if held_out:
+        for name, rows in groups.items():
+            text = [row for row in rows if row["kind"] == "text"]
+            print(f"{name}: agreement {agreement(rows)}, text-style {agreement(text)}")
+    text = [row for row in everything if row["kind"] == "text"]
+    empty = sum(row["kind"] == "empty" for row in everything)
+    program = sum(row["kind"] == "program" for row in everything)
+    print(f"not text-style: {empty} empty responses, {program} program outputs (records with an execution field)")
+    print(f"text-style agreement: {agreement(text)}")
+    print(f"agreement: {agreement(everything)}")
     return 0
 
 

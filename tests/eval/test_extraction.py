@@ -3,6 +3,7 @@ on the hand-written official-format fixture (tests/fixtures/mathvista_responses)
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -112,11 +113,49 @@ def test_agreement_benchmark_on_the_fixture(repo_root):
         cwd=repo_root, capture_output=True, text=True, check=True,
     )
     lines = result.stdout.strip().splitlines()
-    models = {line.split()[0] for line in lines[:-1]}
+    models = {line.split()[0] for line in lines if " agreement " in line}
     assert models == {"shortqa", "chatcot", "r1style", "wrongs", "heldout"}
+    assert lines[-3] == "not text-style: 0 empty responses, 0 program outputs (records with an execution field)"
+    assert lines[-2].startswith("text-style agreement: ") and lines[-2].endswith("(75 responses)")
     last = lines[-1]
     assert last.startswith("agreement: ") and last.endswith("(75 responses)")
     assert float(last.split()[1]) >= 0.95
+
+
+def test_agreement_benchmark_text_style_excludes_only_empty_and_program_outputs(repo_root, tmp_path):
+    """Text-style outputs are non-empty free-text responses: an empty response and a program-of-thought record
+    (one with an `execution` field) are counted in the overall agreement but not in the text-style one."""
+    problem = {"question": "How many cubes are left?", "choices": None, "unit": None, "precision": None,
+               "answer": "4", "question_type": "free_form", "answer_type": "integer"}
+    records = {
+        "1": dict(problem, pid="1", response="There are 4 cubes left.", extraction="4", true_false=True),
+        "2": dict(problem, pid="2", response="  \n", extraction="4", true_false=True),  # empty: official says 4
+        "3": dict(problem, pid="3", response="cubes = 6 - 2\nprint(cubes)", execution="4", extraction="4",
+                  true_false=True),  # a program: the official extraction reads its printed output
+        "4": dict(problem, pid="4", response="I cannot see the image.", extraction="N/A", true_false=False),
+    }
+    (tmp_path / "output_mix.json").write_text(json.dumps(records), encoding="utf-8")
+    (tmp_path / "output_other.json").write_text(json.dumps({"1": records["1"]}), encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, "scripts/bench_mathvista_agreement.py", str(tmp_path), "--show", "5", "--held-out", "other"],
+        cwd=repo_root, capture_output=True, text=True, check=True,
+    )
+    lines = result.stdout.strip().splitlines()
+    assert lines[-3] == "not text-style: 1 empty responses, 1 program outputs (records with an execution field)"
+    assert lines[-2] == "text-style agreement: 1.0000 (3 responses)"
+    assert lines[-1] == "agreement: 0.6000 (5 responses)"
+    assert "studied: agreement 0.5000 (4 responses), text-style 1.0000 (2 responses)" in lines
+    assert "held out: agreement 1.0000 (1 responses), text-style 1.0000 (1 responses)" in lines
+    assert sum(line.startswith("--- mix pid") for line in lines) == 2  # the empty and the program output
+
+
+def test_agreement_benchmark_rejects_an_unknown_held_out_name(repo_root):
+    result = subprocess.run(
+        [sys.executable, "scripts/bench_mathvista_agreement.py", "tests/fixtures/mathvista_responses",
+         "--show", "0", "--held-out", "nosuchmodel"],
+        cwd=repo_root, capture_output=True, text=True,
+    )
+    assert result.returncode != 0 and "nosuchmodel" in result.stderr
 
 
 @pytest.mark.parametrize("response", [
