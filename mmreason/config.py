@@ -82,6 +82,10 @@ class ModelConfig:
     """Language-model linear layers that get an adapter, by last name part (the output head and embeddings never do)."""
     lora_vision: bool = False
     """Also put adapters on every linear layer of the vision tower (blocks and patch merger); false leaves it frozen."""
+    image_feature_cache_mib: int = 1024
+    """RL: MiB of CPU memory for the frozen vision tower's image features, each image encoded once and reused by its G
+    samples, every forward and later steps (least recently used evicted; mmreason/vision_cache.py); only the merger
+    runs per forward. Used when the tower is frozen (freeze_vision, no LoRA on it); 0 encodes images in every forward."""
 
 
 @dataclass
@@ -516,6 +520,7 @@ NUMERIC_RANGES: dict[str, Range] = {
     "model.lora_rank": AT_LEAST_1,
     "model.lora_alpha": POSITIVE,
     "model.lora_dropout": Range(0, 1, high_open=True),
+    "model.image_feature_cache_mib": AT_LEAST_0,  # 0 = off
     "data.shuffle_buffer": AT_LEAST_0,
     "data.max_image_pixels": AT_LEAST_1,
     "data.max_length": AT_LEAST_1,

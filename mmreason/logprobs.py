@@ -9,13 +9,16 @@ recomputed in backward instead of kept (torchtune's chunked output loss is the m
 from __future__ import annotations
 
 import functools
-from typing import Any, NamedTuple, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
 from mmreason.distributed import gathered, is_partitioned
+
+if TYPE_CHECKING:
+    from mmreason.vision_cache import CachedImages
 
 
 def vision_tower(model: Any) -> torch.nn.Module | None:
@@ -76,15 +79,29 @@ def mm_token_type_ids(model: Any, input_ids: torch.Tensor) -> torch.Tensor | Non
 
 def policy_forward(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                    pixel_values: torch.Tensor | None = None, image_grid_thw: torch.Tensor | None = None,
-                   **kwargs: Any) -> Any:
+                   cached_images: "CachedImages | None" = None, **kwargs: Any) -> Any:
     """The policy's forward (its HF output), images included when given.
 
     A batch without images still runs the vision tower on a blank image when training or ZeRO-3 needs every rank
     to (see `idle_vision_term`); the outputs are unchanged. The blank pass is added to the token embeddings right
     after they are computed: where an image batch runs the tower, so every rank gathers (ZeRO-3) and reduces
     gradients for the same modules in the same order, forward and backward.
+
+    `cached_images` (mmreason/vision_cache.py; then no pixel_values): the images as the frozen tower's cached
+    pre-merger states. The tower's blocks are not run; the merger is, on every rank that needs it (a blank x0 term
+    when the batch has no image), see `vision_cache.merger_in_forward`.
     """
     inputs: dict[str, Any] = {"input_ids": input_ids, "attention_mask": attention_mask, "use_cache": False, **kwargs}
+    if cached_images is not None:
+        from mmreason.vision_cache import merger_in_forward
+
+        if pixel_values is not None:
+            raise ValueError("policy_forward: pass pixel_values or cached_images, not both")
+        if cached_images.grid_thw is not None:
+            inputs.update(image_grid_thw=cached_images.grid_thw.to(input_ids.device),
+                          mm_token_type_ids=mm_token_type_ids(model, input_ids))
+        with merger_in_forward(model, cached_images):
+            return model(**inputs)
     if pixel_values is not None:
         inputs.update(pixel_values=pixel_values, image_grid_thw=image_grid_thw)
         types = mm_token_type_ids(model, input_ids)

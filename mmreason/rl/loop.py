@@ -57,6 +57,7 @@ from mmreason.recipe import Validator, sampling_weights
 from mmreason.rl.sampler import PromptSampler, sample_item
 from mmreason.engines import build_engine as build_rollout_engine, logprob_abs_diff
 from mmreason.generation import vision_token_ids
+from mmreason import vision_cache
 
 log = logging.getLogger(__name__)
 
@@ -274,7 +275,8 @@ def rollout_policy_forward_needed(cfg: Config) -> bool:
 
 @torch.no_grad()
 def rollout_logprobs(model: Any, rollout: Rollout, micro_batch_size: int, temperature: float,
-                     chunk_tokens: int = 512, suppressed_ids: Sequence[int] = ()) -> torch.Tensor:
+                     chunk_tokens: int = 512, suppressed_ids: Sequence[int] = (),
+                     image_states: list | None = None) -> torch.Tensor:
     """Token log-probs [N, L] of the rollout's responses under `model` (no gradient), on the CPU.
 
     Every rank runs as many forwards as the rank with most rows (under ZeRO-3 each forward is a collective): a rank
@@ -286,19 +288,21 @@ def rollout_logprobs(model: Any, rollout: Rollout, micro_batch_size: int, temper
     for index in range(forwards):
         start = starts[min(index, len(starts) - 1)]
         rows = torch.arange(start, min(start + micro_batch_size, rollout.num_rows))
-        logp, _ = response_logprobs(model, rollout, rows, temperature, chunk_tokens, suppressed_ids)
+        logp, _ = response_logprobs(model, rollout, rows, temperature, chunk_tokens, suppressed_ids, image_states)
         if index < len(starts):
             chunks.append(logp.cpu())
     return torch.cat(chunks)
 
 
 def response_logprobs(model: Any, rollout: Rollout, rows: torch.Tensor, temperature: float,
-                      chunk_tokens: int = 512, suppressed_ids: Sequence[int] = ()) -> tuple[torch.Tensor, torch.Tensor]:
+                      chunk_tokens: int = 512, suppressed_ids: Sequence[int] = (),
+                      image_states: list | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Forward prompt+response of `rows`: (token log-probs [b, L] on the model's device, summed entropy).
 
     Log-probs are those of the distribution that sampled: logits divided by the sampling temperature, and the
     tokens the engine never samples (`suppressed_ids`, the vision tokens) at probability 0. The output head runs
-    chunk by chunk (logprobs.response_logprobs), never on the whole [b, L, V] block.
+    chunk by chunk (logprobs.response_logprobs), never on the whole [b, L, V] block. `image_states` (per prompt,
+    from vision_cache.encode_prompts): the images as cached frozen-tower states instead of pixels.
     """
     dev = next(model.parameters()).device
     inputs = rollout.model_inputs(rows)
@@ -311,6 +315,10 @@ def response_logprobs(model: Any, rollout: Rollout, rows: torch.Tensor, temperat
     for key in ("input_ids", "attention_mask"):
         inputs[key] = inputs[key][:, columns]
     inputs = {k: (v.to(dev) if v is not None else None) for k, v in inputs.items()}
+    if image_states is not None:
+        del inputs["pixel_values"], inputs["image_grid_thw"]
+        inputs["cached_images"] = vision_cache.batch_images(image_states, rollout.image_grid_thw,
+                                                            rollout.prompt_index[rows].tolist())
     out = token_logprobs_of_response(model, inputs, rollout.response_ids[rows, :kept], rollout.response_mask[rows, :kept],
                                      temperature=temperature, chunk_tokens=chunk_tokens, suppressed_ids=suppressed_ids)
     logprobs = torch.nn.functional.pad(out.logprobs, (0, response_width - kept))  # [b, L]; the cut columns are padding
@@ -348,13 +356,14 @@ def plan_micro_batches(rollout: Rollout, micro_batch_size: int, token_budget: in
 def update_policy(engine: Any, rollout: Rollout, old_logprobs: torch.Tensor | None, ref_logprobs: torch.Tensor | None,
                   advantages: torch.Tensor, cfg: Config, world_size: int, grad_accum: int,
                   ref_is_rollout_policy: bool = False, suppressed_ids: Sequence[int] = (),
-                  loss_mask: torch.Tensor | None = None) -> dict[str, float]:
+                  loss_mask: torch.Tensor | None = None, image_states: list | None = None) -> dict[str, float]:
     """ppo_epochs passes of micro-batched gradient steps; returns token-weighted mean stats over all ranks.
 
     old_logprobs None: one on-policy pass, each micro-batch's own detached log-probs are the old ones.
     ref_is_rollout_policy: the reference is the policy that sampled, so the old log-probs serve as the
     reference too and ref_logprobs is ignored. loss_mask [N, L] (default: the response mask) picks the tokens
-    the loss trains; every response token still conditions the ones after it.
+    the loss trains; every response token still conditions the ones after it. image_states: the rollout's images
+    as cached frozen-tower states (vision_cache.encode_prompts), None to encode them in every forward.
     """
     loss_mask = rollout.response_mask if loss_mask is None else loss_mask
     counts = BatchCounts(num_sequences=int(all_reduce_sum(rollout.num_rows)),
@@ -369,7 +378,7 @@ def update_policy(engine: Any, rollout: Rollout, old_logprobs: torch.Tensor | No
             # One optimizer step per epoch, after its last micro-batch, however many micro-batches the plan has.
             engine.set_gradient_accumulation_boundary(index == len(plan) - 1)
             logp, entropy_sum = response_logprobs(engine, rollout, rows, cfg.rollout.temperature,
-                                                  cfg.train.logit_chunk_tokens, suppressed_ids)
+                                                  cfg.train.logit_chunk_tokens, suppressed_ids, image_states)
             dev = logp.device  # the loss runs where the log-probs are; the rollout's tensors live on the CPU
             mask = loss_mask[rows].to(dev)
             old = old_logprobs[rows].to(dev) if old_logprobs is not None else logp.detach()
@@ -452,6 +461,9 @@ def run(cfg: Config, rank: int, world_size: int) -> dict[str, float]:
                        lines=False)  # off a terminal, the logger's line every train.log_every steps
     G = cfg.rollout.group_size
     suppressed = vision_token_ids(processor)  # never sampled, so at probability 0 in every log-prob the loss uses
+    # A frozen tower's image features, encoded once per image and reused by every forward (mmreason/vision_cache.py)
+    image_cache = (vision_cache.ImageFeatureCache(cfg.model.image_feature_cache_mib)
+                   if cfg.model.image_feature_cache_mib > 0 and vision_cache.cacheable(engine.module) else None)
 
     # ---- train ----
     metrics: dict[str, float] = {}
@@ -469,21 +481,26 @@ def run(cfg: Config, rank: int, world_size: int) -> dict[str, float]:
                                                                             rollout_engine)
         rollout_engine.sleep()  # GPU: the engine frees its KV cache and weights while the trainer works
         advantages = compute_advantages(rewards.overall.view(-1, G), cfg.algo).reshape(-1)  # [B, G] -> [N]
+        with timer("encode_images"):  # one tower call per step on every rank (a collective under ZeRO-3)
+            image_states = (vision_cache.encode_prompts(image_cache, engine.module, rollout.pixel_values,
+                                                        rollout.image_grid_thw) if image_cache is not None else None)
         with timer("logprobs"):
             if partial is not None:  # each token against the policy that sampled it (maybe steps ago)
                 old_logprobs = partial.behaviour_logprobs
             else:
                 old_logprobs = (rollout_logprobs(engine.module, rollout, cfg.train.micro_batch_size,
-                                                 cfg.rollout.temperature, cfg.train.logit_chunk_tokens, suppressed)
+                                                 cfg.rollout.temperature, cfg.train.logit_chunk_tokens, suppressed,
+                                                 image_states)
                                 if old_logprobs_pass else None)
             ref_logprobs = (rollout_logprobs(reference.model, rollout, cfg.train.micro_batch_size, cfg.rollout.temperature,
-                                             cfg.train.logit_chunk_tokens, suppressed)
+                                             cfg.train.logit_chunk_tokens, suppressed, image_states)
                             if reference.model is not None else None)
         with timer("update"):
             update_stats = update_policy(engine, rollout, old_logprobs, ref_logprobs, advantages, cfg, world_size,
                                          grad_accum, ref_is_rollout_policy=reference.is_rollout_policy,
                                          suppressed_ids=suppressed,
-                                         loss_mask=partial.loss_mask if partial is not None else None)
+                                         loss_mask=partial.loss_mask if partial is not None else None,
+                                         image_states=image_states)
         with timer("weight_sync"):
             rollout_engine.wake()
             rollout_engine.sync_weights(engine.module)
@@ -508,6 +525,7 @@ def run(cfg: Config, rank: int, world_size: int) -> dict[str, float]:
             "tokens_per_s": generated_tokens / max(all_reduce_sum(timer.times["time/generate"]) / world_size, 1e-9),
             **sampling_stats,
             **(partial.stats if partial is not None else {}),
+            **(image_cache.stats() if image_cache is not None else {}),
             **{f"sampler/{k}": v for k, v in sampler.stats().items()},
         }
         if rollout.engine_logprobs is not None and old_logprobs is not None:  # sampler vs trainer agreement
