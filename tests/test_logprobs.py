@@ -73,7 +73,7 @@ def test_chunked_response_logprobs_equal_the_full_logits_computation(text_batch)
 
 def test_tokens_the_sampler_never_draws_have_probability_zero(text_batch):
     """With suppressed ids (the vision tokens) the log-probs and entropy are those of the renormalised distribution
-    the engines sample from (hf's suppress_tokens, vLLM's allowed_token_ids)."""
+    the engines sample from (hf's suppress_tokens, vLLM's -inf logit bias)."""
     from mmreason.logprobs import response_logprobs, token_entropy
 
     model, input_ids, attention_mask = text_batch
