@@ -32,16 +32,28 @@ Then, in order, the first rule that finds something decides:
    yes/no choices, a first sentence that answers neither by name nor by
    letter is read as a statement: negated ("... is not the largest") is no,
    otherwise yes, and a refusal ("does not provide enough information") is no
-   answer.
+   answer. When every choice is a number and nothing above names one, the value
+   the response states (rule 5, refusing sentences left out) is the extraction,
+   as the GPT extractor returns it: "Thus, the perimeter is 22." for choices
+   12/14/16/18 is "22", which the official normalisation maps to the nearest choice.
 5. Numbers: in the last sentence that states one, the number of the main
    clause ("There are 4 objects left, since 2 of the 6 were removed" -> 4; a
    clause after ", since / because / as / given / compared with ..." is an
    explanation, while ", which is 0.35" states the result); after a copula ("is", "are", "=") when there is one; numbers
-   written as words ("three objects left" -> 3) when no digit is written. A
-   number after "than / at least / at most" restates the question's condition
-   ("3 bars are higher than 40" -> 3). The last sentence opening with
+   written as words ("three objects left" -> 3) when no other digit is written
+   ("There are two bars below 20" -> 2). The last sentence opening with
    "Therefore / Thus / Hence / In conclusion" that states a number is read
-   first, and code in ``` fences is not read.
+   first, then the last sentence restating the question (most of its content
+   words: "The year 2015 had the highest sales ..." over a table of values after
+   it), then the others from the end, leaving out explanations ("This is because
+   ...") and runs longer than MAX_SENTENCE_CHARS; code in ``` fences is not read.
+   A number is not the answer when it restates the question: after "than / at
+   least / at most / out of" ("12 out of 50 people" -> 12), or next to the same
+   word as in the question ("these two people", "3 kilograms of beads"); when
+   the main clause holds only such numbers the rest of the sentence is read
+   ("... into 3 equal groups, with 2 dots in each group" -> 2), and a sentence
+   holding only such numbers states no answer. Numbers in parentheses are
+   asides, and a fraction is its value ("3/4" -> 0.75).
 
 Every candidate is cleaned like the GPT extractor's output: LaTeX wrappers
 removed, numeric LaTeX written as a plain number ("\\frac{1}{2}" -> "0.5"),
@@ -56,6 +68,7 @@ from __future__ import annotations
 
 import bisect
 import re
+from dataclasses import replace
 from typing import Any
 
 from mmreason.problem import Problem
@@ -66,6 +79,10 @@ from mmreason.rewards.verify import DEFAULT_TIME_LIMIT, clean_latex, normalize_t
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 MAX_CANDIDATE_CHARS = 300
 """An extracted answer longer than this is a paragraph, not an answer."""
+MAX_SENTENCE_CHARS = 4 * MAX_CANDIDATE_CHARS
+"""A run of text this long without a sentence end is not read as a statement of the answer."""
+MAX_QUESTION_CHARS = 5000
+"""Only this much of a question is read for its numbers and words."""
 MAX_PHRASES = 10
 """Only the last this many answer phrases are read (a response repeating "Answer:" 100,000 times stays fast)."""
 
@@ -94,7 +111,9 @@ _LETTER_LEAD = re.compile(
 )
 _FINAL_LETTER = re.compile(r"(?:^|[\s:(（])[(\[]?([A-Z])[)\]]?[.)。]?\s*$")
 _PAREN_LETTER = re.compile(r"\(([A-Z])\)")
-_NUMBER = re.compile(r"(?<![\w.])-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?![\d])|(?<![\w.])-?\.\d+")
+_NUMBER = re.compile(
+    r"(?<![\w./])-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:/[1-9]\d*(?![\d.,]\d))?(?![\d])|(?<![\w.])-?\.\d+"
+)
 _SENTENCE_SPLIT = re.compile(r"(?<=[.!?。])\s+|\n+")
 _SUBORDINATE = re.compile(
     r",\s*(?:since|because|as|given|while|where|whereas|after|when|so\s+that|from|with|compared|versus|vs"
@@ -107,7 +126,7 @@ _LEADING_SUBORDINATE = re.compile(r"^(?:after|since|because|if|given|when|while|
 _COPULA_NUMBER = re.compile(
     r"(?:\b(?:is|are|was|were|be|equals?|gives?|get|makes?|remains?|becomes?|totals?)\b|=|(?<!\d):)\s*"
     r"(?:about|approximately|around|roughly|exactly|only|just|nearly|equal\s+to|\$|\\approx|≈)?\s*\$?\s*"
-    r"(-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|-?\.\d+)",
+    r"(-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:/[1-9]\d*(?![\d.,]\d))?|-?\.\d+)",
     re.IGNORECASE,
 )
 _WORD_NUMBERS = {
@@ -127,7 +146,18 @@ _RUN_ON = re.compile(r"\n[ \t]*(?:Question|Hint)[ \t]*:", re.IGNORECASE)
 _RUN_ON_QUESTION = re.compile(r"Question[ \t]*:[ \t]*([^\n]*)", re.IGNORECASE)
 _RUN_ON_WINDOW = 1000
 """A "Hint:" line is followed within this many characters by the "Question:" it belongs to."""
-_CONDITION = re.compile(r"\b(?:than|at\s+least|at\s+most)[ \t]*\$?[ \t]*(?=[-.\d])", re.IGNORECASE)
+_CONDITION = re.compile(r"\b(?:than|at\s+least|at\s+most|out\s+of)[ \t]*\$?[ \t]*(?=[-.\d])", re.IGNORECASE)
+# "This is because there are 4 cylinders": an explanation of the answer, not a statement of it.
+_EXPLANATION = re.compile(r"(?:(?:this|that|it)\s+is\s+(?:because|since)|because)\b", re.IGNORECASE)
+_PARENTHESES = re.compile(r"\([^()]*\)")
+# A number and the word right next to it (only spaces between): "than 6", "two people", "4 kilograms".
+_CONTEXT_TOKEN = re.compile(r"[^\W\d_]+|\d+(?:\.\d+)?")
+_STOPWORDS = frozenset(
+    "a an and are as at be by does do did for from has have how in is it its of on or that the their there these "
+    "this those to was were what when where which who why with many much".split()
+)
+_RESTATES = 0.6
+"""A sentence restates the question when it has this share of the question's content words (at least 3)."""
 _NEGATION = re.compile(r"\b(?:not|no|never|neither|nor|none|cannot)\b|n't\b", re.IGNORECASE)
 _REFUSAL = re.compile(
     r"\b(?:cannot|can't|unable|impossible|insufficient|sorry|unclear|not\s+(?:possible|clear|enough|sure|provided|given"
@@ -307,6 +337,12 @@ def _extract_choice(text: str, problem: Problem) -> str:
     parens = {m.group(1) for m in _PAREN_LETTER.finditer(text)} & set(letters)
     if len(parens) == 1:
         return parens.pop()
+    if choices and all(any(ch.isdigit() for ch in choice) for choice in choices):
+        # "Therefore, the length of CD is 12." for choices 5, 6, 8, 10: the value it states, which the official
+        # normalisation maps to the nearest choice as it does the GPT extractor's "12" (a refusal states none).
+        stated = _sentence_number(text, replace(problem, answer_type="float"), refusals=False)
+        if stated:
+            return stated
     polar = _polar_answer(sentences[0] if sentences else "", choices)
     return polar if polar is not None else ""
 
@@ -325,6 +361,71 @@ def _polar_answer(sentence: str, choices: list[str]) -> str | None:
 # ---------------------------------------------------------------- numbers
 
 
+class _Question:
+    """What a number-reading rule needs to know about the question: its numbers with the word next to each
+    ("How many bars are smaller than 6?" has 6 after "than"; "these two people" has 2 before "people"), and
+    its content words."""
+
+    def __init__(self, question: str) -> None:
+        self.echoes = frozenset(_number_contexts(question))
+        words = {w for w in re.findall(r"[a-z]+", question.lower()) if len(w) > 2 and w not in _STOPWORDS}
+        self.words = frozenset(words) if len(words) >= 3 else frozenset()
+
+    def echoed(self, text: str, start: int, end: int) -> bool:
+        """Whether the number text[start:end] repeats one of the question's numbers with the same word next to it."""
+        return bool(self.echoes) and not self.echoes.isdisjoint(_contexts_at(text, start, end))
+
+    def restated_by(self, sentence: str) -> bool:
+        """Whether `sentence` restates the question (has most of its content words)."""
+        if not self.words:
+            return False
+        found = self.words & set(re.findall(r"[a-z]+", sentence.lower()))
+        return len(found) >= _RESTATES * len(self.words)
+
+
+def _number_value(token: str) -> str | None:
+    word = _WORD_NUMBERS.get(token.lower())
+    if word is not None:
+        return str(word)
+    try:
+        return _decimal(token.replace(",", ""))
+    except ValueError:
+        return None
+
+
+def _contexts_at(text: str, start: int, end: int) -> set[tuple[str, str]]:
+    """("6", "<than") / ("2", ">people") for the number text[start:end] and the words touching it."""
+    value = _number_value(text[start:end])
+    if value is None:
+        return set()
+    found = set()
+    before = re.search(r"([^\W\d_]+)[ \t]+$", text[max(0, start - 40):start])
+    if before:
+        found.add((value, "<" + before.group(1).lower()))
+    after = re.match(r"[ \t]+([^\W\d_]+)", text[end:end + 40])
+    if after:
+        found.add((value, ">" + after.group(1).lower()))
+    return found
+
+
+def _number_contexts(text: str) -> set[tuple[str, str]]:
+    found: set[tuple[str, str]] = set()
+    for match in _NUMBER.finditer(text[:MAX_QUESTION_CHARS]):
+        found |= _contexts_at(text, match.start(), match.end())
+    for match in _WORD_NUMBER.finditer(text[:MAX_QUESTION_CHARS]):
+        found |= _contexts_at(text, match.start(), match.end())
+    return found
+
+
+def _plain_number(token: str) -> str:
+    """A number as read from text: "1,000" -> "1000", a fraction "3/6" -> "0.5"."""
+    token = token.replace(",", "")
+    if "/" in token:
+        numerator, denominator = token.split("/")
+        return _decimal(float(numerator) / float(denominator))
+    return token
+
+
 def _read(text: str, problem: Problem) -> str | None:
     """A plainly written number for `text` when it states exactly one, else None."""
     try:
@@ -334,26 +435,42 @@ def _read(text: str, problem: Problem) -> str | None:
     return _decimal(value) if value is not None else None
 
 
-def _stated_number(sentence: str, integer: bool) -> str | None:
+def _stated_number(sentence: str, integer: bool, question: _Question | None = None) -> str | None:
     """The number a sentence states as its answer (see rule 5 of the module docstring)."""
     main = _LEADING_SUBORDINATE.sub("", sentence, count=1).strip() or sentence
     cut = _SUBORDINATE.search(main)
     if cut and _NUMBER.search(main[: cut.start()]):
-        main = main[: cut.start()]
+        # The main clause first; when it only restates the question ("The model has 4 dots divided into 2
+        # groups, with 2 dots in each group"), the rest of the sentence.
+        stated = _clause_number(main[: cut.start()], integer, question)
+        return stated if stated is not None else _clause_number(main, integer, question)
+    return _clause_number(main, integer, question)
+
+
+def _clause_number(main: str, integer: bool, question: _Question | None) -> str | None:
     copulas = _COPULA_NUMBER.findall(main)
     if copulas:
-        return copulas[-1].replace(",", "")
-    # "3 bars are higher than 40": a number after "than" / "at least" restates the question's condition.
+        return _plain_number(copulas[-1])
+    # "3 bars are higher than 40": a number after "than" / "at least" / "out of" restates the question's
+    # condition, as does a number the question has with the same word next to it ("these two people").
     conditions = {m.end() for m in _CONDITION.finditer(main)}  # one scan: the starts of conditioned numbers
-    numbers = _NUMBER.findall(main)
-    if conditions:
-        numbers = [m.group() for m in _NUMBER.finditer(main) if m.start() not in conditions] or numbers
-    if numbers:
-        return numbers[-1].replace(",", "")
-    if integer:
-        words = _WORD_NUMBER.findall(main)
-        if words:
-            return str(_WORD_NUMBERS[words[-1].lower()])
+    # A number in parentheses is an aside ("the smallest (20-30 million gallons)"), not the stated answer.
+    asides = [(m.start(), m.end()) for m in _PARENTHESES.finditer(main)]  # in order, not overlapping
+    starts = [a for a, _ in asides]
+
+    def aside(position: int) -> bool:
+        index = bisect.bisect_right(starts, position) - 1
+        return index >= 0 and position < asides[index][1]
+
+    for match in reversed(list(_NUMBER.finditer(main))):  # the last number that is neither, read from the end
+        if match.start() in conditions or aside(match.start()):
+            continue
+        if question is None or not question.echoed(main, match.start(), match.end()):
+            return _plain_number(match.group())
+    if integer:  # "There are two bars smaller than 6": the digits are the condition, the answer is in words
+        for match in reversed(list(_WORD_NUMBER.finditer(main))):
+            if question is None or not question.echoed(main, match.start(), match.end()):
+                return str(_WORD_NUMBERS[match.group().lower()])
     return None
 
 
@@ -390,15 +507,28 @@ def _extract_free_form(text: str, problem: Problem) -> str:
         return lists[-1] if lists else ""
     if not numeric:
         return ""
+    return _sentence_number(text, problem)
+
+
+def _sentence_number(text: str, problem: Problem, refusals: bool = True) -> str:
+    """The stated number of the sentence that answers: the last "Therefore ..." sentence, else the last
+    sentence restating the question ("The year 2019 showed the largest difference ..." over a table of
+    values after it), else the last sentence stating a number that is not an explanation ("This is because
+    ..."). "" when none does. With refusals=False a sentence that refuses ("I cannot tell whether it is 12
+    or 14") is not read."""
     integer = problem.answer_type == "integer"
+    question = _Question(problem.question)
     # Code is not a statement of the answer ("Therefore, Sam will spend $18." then "```\ntotal = 6 * 3\n```").
-    sentences = _sentences("".join(text.split("```")[0::2]))
-    concl = [x for x in sentences if _CONCLUSION.match(x) and (_NUMBER.search(x) or (integer and _WORD_NUMBER.search(x)))]
-    for sentence in concl[-1:] + list(reversed(sentences)):
-        if _NUMBER.search(sentence) or (integer and _WORD_NUMBER.search(sentence)):
-            stated = _stated_number(sentence, integer)
-            if stated is not None:
-                return stated
+    sentences = [x for x in _sentences("".join(text.split("```")[0::2])) if len(x) <= MAX_SENTENCE_CHARS
+                 and (_NUMBER.search(x) or (integer and _WORD_NUMBER.search(x)))
+                 and (refusals or not _REFUSAL.search(x))]
+    concl = [x for x in sentences if _CONCLUSION.match(x)]
+    restating = [x for x in sentences if question.restated_by(x)]
+    stating = [x for x in reversed(sentences) if not _EXPLANATION.match(x)]
+    for sentence in concl[-1:] + restating[-1:] + stating:
+        stated = _stated_number(sentence, integer, question)
+        if stated is not None:
+            return stated
     return ""
 
 

@@ -33,6 +33,15 @@ NUMBERS = mc("16", ["12", "14", "16", "18"])
 COUNT = free("4")
 FOOD_WEB = mc("fish decreases", ["algae increases", "fish decreases", "nothing changes"])
 CUBES = Problem(pid="p", question="Subtract all spheres. How many cubes are left?", answer="4", answer_type="integer")
+BARS = Problem(pid="p", question="How many bars have values below 20?", answer="3", answer_type="integer")
+AGE = Problem(pid="p", question="What is the age gap between these two people in image?", answer="7",
+              answer_type="integer", unit="years")
+BEADS = Problem(pid="p", question="Ann buys 3 kilograms of glass beads and 2 kilograms of wooden beads. How much "
+                "does she spend? (Unit: $)", answer="36", answer_type="integer")
+GROUPS = Problem(pid="p", question="The model has 6 dots divided into 3 equal groups. There are (_) dots in each "
+                 "group.", answer="2", answer_type="integer")
+YEAR = Problem(pid="p", question="Which year had the highest sales of the decade?", answer="2015",
+               answer_type="integer")
 
 # (case, problem, response, extraction, scored correct)
 CASES = [
@@ -87,6 +96,32 @@ CASES = [
      "Thus, there are 7 apples in total.\nThis counts the 3 baskets shown.", "7", True),
     ("code is not a statement of the answer", free("18"),
      "Therefore, Sam will spend $18.\n```python\ntotal = 6 * 3\n```", "18", True),
+    # Rules added after a second, larger sample of published responses (issue 25, 1,302 responses).
+    ("count in words, the digits are the question's condition", BARS, "There are three bars with values below 20.",
+     "3", True),
+    ("number with the question's own neighbouring word is not the answer", AGE,
+     "There is a seven year age gap between these two people.", "7", True),
+    ("question's quantities restated, the answer stated once", BEADS,
+     "She will pay $36 in all for the 3 kilograms of glass beads and 2 kilograms of wooden beads.", "36", True),
+    ("a sentence of only the question's numbers states nothing", BARS,
+     "To answer, count the bars whose values are below 20 in the chart.", "", False),
+    ("main clause restates the question, the answer follows the comma", GROUPS,
+     "The picture shows 6 dots divided into 3 equal groups, with 2 dots in each group.", "2", True),
+    ("N out of M is N", free("12"), "Pizza is the favourite, with 12 out of 50 people choosing it.", "12", True),
+    ("a fraction is its value", free("0.75", "float", 2), "The share of red marbles is 3/4 of the bag.", "0.75",
+     True),
+    ("numbers in parentheses are asides", free("500"),
+     "The tallest and the shortest bar differ by about 500 units (950 against 450).", "500", True),
+    ("the sentence restating the question over a later table", YEAR,
+     "The year 2015 had the highest sales of the decade.\n\nSales by year:\n2014 | 310\n2015 | 420\n2016 | 380",
+     "2015", True),
+    ("an explanation after the answer is not read", COUNT,
+     "After removing the spheres, there are 4 objects left. This is because there were 7 objects and 3 spheres.",
+     "4", True),
+    ("multiple choice: a stated value that is no choice is kept", mc("5", ["5", "6", "8", "10"]),
+     "Using the Pythagorean theorem, CD^2 = 100 + 64 = 164.\nTherefore, the length of CD is 12.", "12", False),
+    ("multiple choice: a refusal with numbers states no value", NUMBERS,
+     "The figure is not shown, so I cannot tell whether it is 12 or 14.", "", False),
 ]
 
 
@@ -114,11 +149,11 @@ def test_agreement_benchmark_on_the_fixture(repo_root):
     )
     lines = result.stdout.strip().splitlines()
     models = {line.split()[0] for line in lines if " agreement " in line}
-    assert models == {"shortqa", "chatcot", "r1style", "wrongs", "heldout"}
+    assert models == {"shortqa", "chatcot", "r1style", "wrongs", "heldout", "restated"}
     assert lines[-3] == "not text-style: 0 empty responses, 0 program outputs (records with an execution field)"
-    assert lines[-2].startswith("text-style agreement: ") and lines[-2].endswith("(75 responses)")
+    assert lines[-2].startswith("text-style agreement: ") and lines[-2].endswith("(90 responses)")
     last = lines[-1]
-    assert last.startswith("agreement: ") and last.endswith("(75 responses)")
+    assert last.startswith("agreement: ") and last.endswith("(90 responses)")
     assert float(last.split()[1]) >= 0.95
 
 
