@@ -204,3 +204,22 @@ def test_rules_stay_linear(response):
     start = time.perf_counter()
     extract_mathvista(response, COUNT)
     assert time.perf_counter() - start < 5
+
+
+NUMBERED_QUESTION = Problem(pid="p", question="How many of the 3 red bars and 4 blue bars are above 20? " * 200,
+                            answer="2", answer_type="integer")
+NUMERIC_CHOICES = mc("8", ["2", "4", "8", "16"])
+
+
+@pytest.mark.parametrize("prob,response", [
+    (COUNT, "(12) " * 100_000),  # one sentence of parenthesised asides
+    (NUMBERED_QUESTION, "the 3 red bars and 4 blue bars " * 30_000),  # numbers echoing a long question
+    (NUMBERED_QUESTION, "There are 3 red bars. " * 40_000),  # many sentences, each checked for a restatement
+    (NUMERIC_CHOICES, "The side is 5 (or 6). " * 40_000),  # multiple choice reading a stated value
+], ids=["asides", "question echoes", "restatements", "stated value"])
+def test_number_rules_stay_linear(prob, response):
+    """The question-echo, restatement, aside and stated-value rules read each number and sentence a bounded
+    number of times, so a 1 MB response stays well under the 2 s budget."""
+    start = time.perf_counter()
+    extract_mathvista(response, prob)
+    assert time.perf_counter() - start < 5
