@@ -68,7 +68,10 @@ only restates the question hid the answer after its comma), fixed before the
 numbers above, and 98 fresh held-out responses were transcribed. The files
 claude, gpt4, claude_2shot_solution and chatgpt_2shot_solution (176
 responses, two of them among those 13 rows, neither changing a rule) score
-0.9205 before and after. Read after measuring, their 14 disagreements are 12
+0.9205 before and after. The held-out drop is two responses where the new
+stated-value rule reads what the response says ("the length of AC is 14.0
+cm", no option) and a careful reader sides with it against the official
+verdict. Read after measuring, those four files' 14 disagreements are 12
 refusals ("The text does not provide enough
 information") whose official verdict comes from the nearest-choice match of
 whatever GPT-4 wrote for them ("N/A" maps to "No" for Yes/No and to "yes" for
