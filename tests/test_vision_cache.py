@@ -189,3 +189,23 @@ def test_qwen2_vl_towers_have_no_window_order_and_match_too():
         got = torch.cat(vision_cache.image_features(model, vision_cache.CachedImages(states, [0, 1], grids)))
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
     assert vision_cache.idle_merger_term(model) is not None  # trainable merger: a blank term on image-less ranks
+
+
+def test_a_lora_policy_and_its_adapters_disabled_reference_read_the_cache_alike(tiny_checkpoint):
+    from mmreason.lora import AdaptersDisabled
+
+    torch.manual_seed(0)
+    model, processor = load_policy(ModelConfig(path=str(tiny_checkpoint), lora=True))
+    with torch.no_grad():  # adapters that change the output, so the policy and its base differ
+        for name, param in model.named_parameters():
+            if "lora_B" in name:
+                param.normal_(std=0.5)
+    rollout = generate_rollouts(model, processor, problems()[:2], RolloutConfig(group_size=2, max_new_tokens=6,
+                                                                                repetition_count=0), template="r1_boxed")
+    states = vision_cache.encode_prompts(vision_cache.ImageFeatureCache(64), model, rollout.pixel_values,
+                                         rollout.image_grid_thw)
+    reference = AdaptersDisabled(model)
+    for policy in (model, reference):
+        torch.testing.assert_close(rollout_logprobs(policy, rollout, 2, 1.0, image_states=states),
+                                   rollout_logprobs(policy, rollout, 2, 1.0), rtol=1e-5, atol=1e-5)
+    assert not torch.allclose(rollout_logprobs(model, rollout, 2, 1.0), rollout_logprobs(reference, rollout, 2, 1.0))
