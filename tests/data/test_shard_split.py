@@ -305,3 +305,22 @@ def test_corrupt_sample_is_counted_once_by_the_consumer_owning_its_shard(tmp_pat
     assert sorted(c.count for c in counters) == [0, 0, 0, 1]
     [owner] = [c for c in counters if c.count]
     assert owner.records[0][:2] == (str(out / "s-2.tar"), "bad_json")
+
+
+# ---------------------------------------------------------------- the config key
+
+
+def test_data_split_config_key_is_checked(tmp_path: Path):
+    import yaml
+
+    from mmreason.config import ConfigError, load_config
+
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump({"stage": "sft", "model": {"path": "/ckpt"}, "data": {"train": "/shards"},
+                                    "train": {"output_dir": "/run"}}))
+    assert load_config(path).data.split == "auto"
+    assert load_config(path, ["data.split=shard"]).data.split == "shard"
+    with pytest.raises(ConfigError, match="'data.split'.*'rows'.*auto.*shard.*sample"):
+        load_config(path, ["data.split=rows"])
+    with pytest.raises(ConfigError, match="'data.image_cache_size'"):
+        load_config(path, ["data.image_cache_size=-1"])
