@@ -5,8 +5,9 @@ A shard is a plain tar file; one `Problem` is one sample in it
 `Problem.to_sample`).
 
 Reading splits the work among the readers: one per rank x DataLoader worker, a
-"consumer" (`current_consumer`). Every consumer shuffles the shard list with the
-same (seed, epoch), so all of them agree on one order per pass, and then either
+"consumer" (`current_consumer`). Every consumer orders the shard list alike,
+shuffled with the same (seed, epoch) when shuffling (`shuffle_buffer > 0`), else as
+listed, so all of them agree on one order per pass, and then either
 
 - **shard split**: consumer ``c`` of ``n`` reads only the shards at positions
   ``i % n == c`` of that order (without shuffling, positions ``(i + epoch) % n == c``,
@@ -29,9 +30,10 @@ choice (`split`, config key `data.split`, `choose_split`):
   Resampled streams need no even division: they are endless and a rank's length
   is set by its caller (SFT takes `train.batch_size / ranks` samples per step,
   `ProblemStream` takes `epoch_length` per rank), so unequal shares only move where
-  a consumer's passes begin. Since the shard order of each pass is random (or
-  rotates), every shard goes to every consumer equally often, so no sample is
-  favoured over a run.
+  a consumer's passes begin. Since ownership changes every pass (random with
+  shuffling, on average; rotating without, exactly over every n passes), every
+  shard goes to every consumer equally often and each sample appears in each
+  consumer's stream at the same rate, so no sample is favoured over a run.
 - ``"shard"``: the shard split, a ValueError when there are fewer shards than consumers.
 - ``"sample"``: the sample split (the behaviour before the shard split existed).
 
@@ -676,6 +678,7 @@ __all__ = [
     "collate_problems",
     "check_shard_end",
     "choose_split",
+    "pass_shards",
     "SPLITS",
     "count_samples",
     "read_manifest",
