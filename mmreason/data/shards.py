@@ -527,6 +527,9 @@ def stream_problems(
     if skip < 0:
         raise ValueError(f"stream_problems: skip must be >= 0, got {skip}")
     chosen = choose_split(split, len(url_list), consumer.count, resampled=resampled)
+    if consumer.count > 1:
+        logger.info("consumer %d of %d reads %d shard(s) by the %s split (split=%s)", consumer.index, consumer.count,
+                    len(url_list), chosen, split)
     if resampled:
         raw = _endless_raw_samples(
             url_list, consumer, shuffle_buffer=shuffle_buffer, seed=seed, first_epoch=epoch, skip=skip,
