@@ -11,20 +11,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import torch
 import torch.distributed as dist
 
-
-def free_port() -> int:
-    """A TCP port free on this machine now, for a process group or launcher that must not collide with
-    other runs on the default 29500."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from mmreason.ports import free_port
 
 
 def init_distributed() -> tuple[int, int]:

@@ -19,21 +19,14 @@ from __future__ import annotations
 import os
 import runpy
 import shutil
-import socket
 import sys
 from pathlib import Path
 from typing import NoReturn, Sequence
 
+from mmreason.ports import free_port
 from mmreason.resources import shipped_path
 
 TRAIN_SCRIPT = Path(__file__).resolve().parent / "train.py"
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port nothing listens on right now (the OS picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
 
 
 def _flag_value(args: Sequence[str], flag: str) -> str | None:

@@ -201,11 +201,10 @@ def max_image_pixels() -> int:
     return _max_image_pixels
 
 
-def decode_image(data: bytes, where: str) -> Image.Image:
-    """Decode image bytes fully (a truncated file fails here, not later in a batch).
+def open_image(data: bytes, where: str) -> Image.Image:
+    """Open image bytes (the header only; pixels not decoded yet), refusing an image over `max_image_pixels()`.
 
-    An image whose header declares more than `max_image_pixels()` pixels is refused before its pixels are
-    decoded; like an undecodable image it raises ProblemError, so stream readers skip and count the sample.
+    Raises ProblemError naming `where` for bytes PIL cannot identify or an image over the cap.
     """
     try:
         with warnings.catch_warnings():  # the cap below is the guard; PIL's bomb warning would only add noise
@@ -217,6 +216,16 @@ def decode_image(data: bytes, where: str) -> Image.Image:
     if width * height > _max_image_pixels:
         raise ProblemError(f"{where}: field 'images': image of {width} x {height} = {width * height} pixels is over "
                            f"the cap of {_max_image_pixels} (data.max_image_pixels)")
+    return image
+
+
+def decode_image(data: bytes, where: str) -> Image.Image:
+    """Decode image bytes fully (a truncated file fails here, not later in a batch).
+
+    An image whose header declares more than `max_image_pixels()` pixels is refused before its pixels are
+    decoded; like an undecodable image it raises ProblemError, so stream readers skip and count the sample.
+    """
+    image = open_image(data, where)
     try:
         image.load()
     except Exception as err:
@@ -225,4 +234,4 @@ def decode_image(data: bytes, where: str) -> Image.Image:
 
 
 __all__ = ["Problem", "ProblemError", "ANSWER_TYPES", "QUESTION_TYPES", "DEFAULT_MAX_IMAGE_PIXELS", "encode_png",
-           "decode_image", "max_image_pixels", "set_max_image_pixels"]
+           "decode_image", "open_image", "max_image_pixels", "set_max_image_pixels"]

@@ -135,7 +135,7 @@ def reference_case(checkpoint: str, vocab: int, placement: str) -> dict[str, flo
 
 
 def run_child(args: list[str], ranks: int = 1, options: list[str] = ()):
-    from mmreason.distributed import free_port
+    from mmreason.ports import free_port
 
     port = str(free_port())
     procs = []

@@ -29,7 +29,7 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def run(out: Path, model: str, data: Path, steps: int, max_new_tokens: int, extra: list[str]) -> list[dict]:
-    from mmreason.distributed import free_port
+    from mmreason.ports import free_port
 
     cmd = ["deepspeed", "--num_gpus", "2", "--master_port", str(free_port()), "mmreason/train.py",
            "--config", "configs/quickstart/rl_vision.yaml", f"model.path={model}", f"data.train={data / 'curated'}",

@@ -101,7 +101,7 @@ def worker(args: argparse.Namespace) -> None:
 
 
 def launch(args: argparse.Namespace, checkpoint: str) -> dict:
-    from mmreason.distributed import free_port
+    from mmreason.ports import free_port
 
     port = str(free_port())
     procs = []

@@ -55,7 +55,7 @@ for ENGINE in $ENGINES; do
   fi
   echo "=== [$(( $(date +%s) - START ))s] 3 RL steps with rollout.engine=$ENGINE"
   rm -rf "$OUT/run-$ENGINE"
-  PORT=$($PY -c "from mmreason.distributed import free_port; print(free_port())")
+  PORT=$($PY -c "from mmreason.ports import free_port; print(free_port())")
   $DS --num_gpus 1 --master_port "$PORT" scripts/gpu_smoke.py run --label "$ENGINE" -- \
       --config configs/quickstart/rl_vision.yaml model.path="$OUT/ckpt" data.train="$OUT/data" data.eval=null \
       train.output_dir="$OUT/run-$ENGINE" rollout.engine="$ENGINE" train.max_steps=3 train.zero_stage=3 \

@@ -2,7 +2,8 @@
 
 import socket
 
-from mmreason.launch import free_port, split_at_config, with_master_port
+from mmreason.launch import split_at_config, with_master_port
+from mmreason.ports import free_port
 
 
 def test_free_port_is_bindable():

@@ -18,10 +18,8 @@ bytes), so a run never stops on it.
 
 from __future__ import annotations
 
-import io
 import json
 import logging
-import warnings
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +27,7 @@ from typing import Any, Iterator, Sequence
 
 from PIL import Image
 
-from mmreason.problem import IMAGES_FIELD, Problem, ProblemError, decode_image, max_image_pixels, unpack_images
+from mmreason.problem import IMAGES_FIELD, Problem, ProblemError, decode_image, open_image, unpack_images
 
 logger = logging.getLogger(__name__)
 
@@ -46,22 +44,12 @@ def check_image(data: bytes, where: str) -> tuple[int, int]:
     (`max_image_pixels()`), or a file whose structure `Image.verify()` rejects (for PNG: a bad chunk CRC, a
     missing end chunk).
     """
-    try:
-        with warnings.catch_warnings():  # the cap below is the guard; PIL's bomb warning would only add noise
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
-    except Exception as err:  # PIL raises several unrelated types for bad data (and DecompressionBombError)
-        raise ProblemError(f"{where}: field 'images': cannot decode image ({err})") from err
-    width, height = image.size
-    cap = max_image_pixels()
-    if width * height > cap:
-        raise ProblemError(f"{where}: field 'images': image of {width} x {height} = {width * height} pixels is over "
-                           f"the cap of {cap} (data.max_image_pixels)")
+    image = open_image(data, where)
     try:
         image.verify()
     except Exception as err:
         raise ProblemError(f"{where}: field 'images': cannot decode image ({err})") from err
-    return width, height
+    return image.size
 
 
 @dataclass

@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-from mmreason.distributed import free_port
+from mmreason.ports import free_port
 from mmreason.metrics import read_metrics
 from test_train_rl import rl_command
 

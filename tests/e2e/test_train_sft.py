@@ -9,7 +9,7 @@ import pytest
 
 from pathlib import Path
 
-from mmreason.distributed import free_port
+from mmreason.ports import free_port
 from mmreason.metrics import read_metrics
 
 

@@ -1,14 +1,9 @@
 """Launch helpers for the engine tests' two-rank runs."""
 
-import socket
 import sys
 from pathlib import Path
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from mmreason.ports import free_port
 
 
 def deepspeed_launcher(num_ranks: int = 2) -> tuple[str, ...]:

@@ -19,7 +19,7 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
-from mmreason.distributed import free_port
+from mmreason.ports import free_port
 from mmreason.eval.cli import main
 
 MAX_NEW_TOKENS = 8

@@ -11,7 +11,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from mmreason.config import EvalConfig, ModelConfig, RewardConfig
-from mmreason.distributed import free_port
+from mmreason.ports import free_port
 from mmreason.eval.validation import rank_share, run_validation
 from mmreason.generation import generate_samples
 from mmreason.models import load_policy

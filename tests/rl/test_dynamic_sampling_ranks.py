@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from mmreason.distributed import free_port
+from mmreason.ports import free_port
 
 WORKER = Path(__file__).with_name("two_rank_dynamic_sampling.py")
 

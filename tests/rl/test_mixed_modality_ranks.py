@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from mmreason.distributed import free_port
+from mmreason.ports import free_port
 
 HERE = Path(__file__).parent
 
