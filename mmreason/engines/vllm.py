@@ -171,6 +171,7 @@ class VLLMEngine:
             stop_token_ids=list(self.eos_ids),
             logit_bias=self.banned_token_bias,
             logprobs=0,  # the sampled token's own log-prob
+            flat_logprobs=True,  # a few flat lists per sample, not a dict and a Logprob object per token
             detokenize=False,
             skip_special_tokens=False,
         )
@@ -190,7 +191,7 @@ class VLLMEngine:
             for sample in output.outputs:
                 ids = list(sample.token_ids)
                 rows.append(ids)
-                logps.append([_sampled_logprob(step, token) for step, token in zip(sample.logprobs or [], ids)])
+                logps.append(sampled_logprobs(sample.logprobs, ids))
         width = max(1, max(len(r) for r in rows))
         response_ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
         logprobs = torch.zeros((len(rows), width), dtype=torch.float32)
@@ -258,7 +259,15 @@ def collapse_runs(ids: list[int], token: int) -> list[int]:
     return [t for i, t in enumerate(ids) if t != token or i == 0 or ids[i - 1] != token]
 
 
-def _sampled_logprob(step: Any, token: int) -> float:
-    """The log-prob of `token` in one step of vLLM's sample logprobs (a {token_id: Logprob} mapping)."""
-    entry = step.get(token) if hasattr(step, "get") else None
-    return float(entry.logprob) if entry is not None else 0.0
+def sampled_logprobs(flat: Any, ids: list[int]) -> list[float]:
+    """The log-prob of each sampled token in `ids`, from vLLM's FlatLogprobs of that sample.
+
+    With `logprobs=0` each position holds exactly one entry, the sampled token's, so the flat lists line up
+    with `ids`; anything else means vLLM changed what it returns, and is an error rather than a silent misread.
+    """
+    if flat is None:
+        return []
+    if list(flat.token_ids) != list(ids):
+        raise RuntimeError(f"vllm engine: log-probs for tokens {list(flat.token_ids)[:8]}... do not line up with the "
+                           f"sampled tokens {list(ids)[:8]}... (expected one entry per position with logprobs=0)")
+    return list(flat.logprobs)
