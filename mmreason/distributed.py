@@ -88,6 +88,19 @@ def all_reduce_max(value: float | torch.Tensor) -> float:
     return _all_reduce(value, dist.ReduceOp.MAX)
 
 
+def all_gather_merged(mapping: dict) -> dict:
+    """The union of every rank's `mapping` (identity without a process group; on a shared key a later rank's
+    value wins, so use it for facts every rank agrees on, e.g. samples lost per truncated shard)."""
+    if not (dist.is_initialized() and dist.get_world_size() > 1):
+        return dict(mapping)
+    gathered_maps: list = [None] * dist.get_world_size()
+    dist.all_gather_object(gathered_maps, mapping)
+    merged: dict = {}
+    for part in gathered_maps:
+        merged.update(part)
+    return merged
+
+
 def barrier() -> None:
     if dist.is_initialized():
         dist.barrier()

@@ -22,7 +22,7 @@ from typing import Any
 from mmreason.config import Config, save_config, validate_for_world
 from mmreason.data.batching import SFTBatch, collate_sft, encode_sft
 from mmreason.data.shards import SkipCounter, stream_problems
-from mmreason.distributed import all_reduce_max, all_reduce_sum, device
+from mmreason.distributed import all_gather_merged, all_reduce_sum, device
 from mmreason.engine import seed_everything, step_with_grad_norm
 from mmreason.logprobs import forward_logits, shifted_cross_entropy_sum
 from mmreason.models import load_policy
@@ -127,10 +127,9 @@ def run(cfg: Config, rank: int, world_size: int) -> dict[str, float]:
             "reply_tokens": global_tokens,
             "dropped_too_long": all_reduce_sum(state.dropped_too_long),
             "corrupt_samples_skipped": all_reduce_sum(examples.skipped.count),
-            # sample split: every rank reads every shard, so each sees every truncated shard: the max, not the sum;
-            # shard split: a rank sees the truncated shards it read so far, so the max is a lower bound until each
-            # rank has read every shard (shards change hands every pass)
-            "samples_lost_to_truncation": all_reduce_max(examples.skipped.lost),
+            # The union of the truncated shards the ranks have read (each counted once): under the sample split
+            # every rank reads every shard, under the shard split each reads its own, so neither a sum nor a max.
+            "samples_lost_to_truncation": SkipCounter(truncated=all_gather_merged(examples.skipped.truncated)).lost,
             "time/step": elapsed,
         }
         # validation, weight check, metrics, progress, checkpoint (with the stream position) and HF export

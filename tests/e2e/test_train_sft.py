@@ -1,5 +1,6 @@
 """Warmup SFT end to end through the real command lines: synth -> build_warmup -> train.py (1 and 2 ranks)."""
 
+import os
 import signal
 import subprocess
 import sys
@@ -88,7 +89,8 @@ def test_killed_run_resumes_with_same_steps_and_losses(corpus, tiny_checkpoint, 
     process.wait()
     logged = [m["step"] for m in read_metrics(interrupted / "metrics.jsonl")]
     assert logged[-1] < 6, "the run finished before it could be killed"
-    subprocess.run(cmd, cwd=repo_root, check=True, capture_output=True)
+    again = subprocess.run(cmd, cwd=repo_root, check=True, capture_output=True, text=True)
+    assert "resumed from step 2" in again.stdout + again.stderr  # continued, not started over
 
     expected = read_metrics(straight / "metrics.jsonl")
     resumed = read_metrics(interrupted / "metrics.jsonl")
@@ -96,6 +98,39 @@ def test_killed_run_resumes_with_same_steps_and_losses(corpus, tiny_checkpoint, 
     for a, b in zip(expected, resumed):
         assert a["loss"] == pytest.approx(b["loss"], rel=1e-5, abs=1e-6), (a["step"], a["loss"], b["loss"])
         assert a["lr"] == pytest.approx(b["lr"])
+
+
+def test_two_ranks_under_the_shard_split_resume_exactly(corpus, tiny_checkpoint, tmp_path, repo_root):
+    """Two ranks each reading whole shards of their own (data.split=shard), killed after the step-2 checkpoint and
+    resumed: the same steps and losses as the uninterrupted run (each rank's shard position is in the checkpoint)."""
+    warmup = tmp_path / "warmup_in_6_shards"
+    subprocess.run([sys.executable, "data_prep/build_warmup.py", "--config", "configs/quickstart/warmup.yaml",
+                    f"input={corpus / 'train'}", f"output={warmup}", "shard_size=40"], cwd=repo_root, check=True,
+                   capture_output=True)
+    assert len(list(warmup.glob("*.tar"))) >= 4
+    steps = ["train.max_steps=6", "train.save_every=2", "data.split=shard", f"data.train={warmup}"]
+    straight = tmp_path / "straight"
+    done = subprocess.run(sft_command(corpus, tiny_checkpoint, straight, *steps, launcher=deepspeed_launcher()),
+                          cwd=repo_root, check=True, capture_output=True, text=True)
+    assert "by the shard split" in done.stdout + done.stderr
+
+    interrupted = tmp_path / "interrupted"
+    process = subprocess.Popen(sft_command(corpus, tiny_checkpoint, interrupted, *steps, launcher=deepspeed_launcher()),
+                               cwd=repo_root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    wait_for_checkpoint(interrupted, "step-2", process)
+    os.killpg(process.pid, signal.SIGKILL)  # the launcher and both ranks
+    process.wait()
+    assert read_metrics(interrupted / "metrics.jsonl")[-1]["step"] < 6, "the run finished before it could be killed"
+    again = subprocess.run(sft_command(corpus, tiny_checkpoint, interrupted, *steps, launcher=deepspeed_launcher()),
+                           cwd=repo_root, check=True, capture_output=True, text=True)
+    assert "resumed from step 2" in again.stdout + again.stderr  # continued, not started over
+
+    expected = read_metrics(straight / "metrics.jsonl")
+    resumed = read_metrics(interrupted / "metrics.jsonl")
+    assert [m["step"] for m in resumed] == [m["step"] for m in expected] == list(range(1, 7))
+    for a, b in zip(expected, resumed):
+        assert a["loss"] == pytest.approx(b["loss"], rel=1e-5, abs=1e-6), (a["step"], a["loss"], b["loss"])
+        assert a["reply_tokens"] == b["reply_tokens"]
 
 
 def test_malformed_config_fails_before_work(tmp_path, repo_root, tiny_checkpoint):
