@@ -27,6 +27,8 @@ def test_two_rank_rl_with_the_vllm_engine(small_corpus, tiny_checkpoint, tmp_pat
            "eval.num_problems=4", "eval.max_new_tokens=8", "eval.batch_size=4"]
     result = subprocess.run(cmd, cwd=repo_root, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr[-4000:]
+    # each rank's engine runs in the rank's own process, in the trainer's process group (external-launcher mode)
+    assert "'distributed_executor_backend': 'external_launcher'" in result.stderr, result.stderr[-4000:]
     # eval.engine unset: validation follows rollout.engine and reuses the rollout engine
     assert "validation: 4 problems on the vllm engine (the rollout engine)" in result.stderr, result.stderr[-4000:]
     metrics = read_metrics(out / "metrics.jsonl")
