@@ -133,6 +133,8 @@ class VLLMEngine:
             os.environ.update(env)
             log.info("starting vLLM engine: %s %s", kwargs, env)
             self.llm = LLM(**kwargs)
+            if self.on_cpu and self.in_process:
+                quiet_repeated_thread_warning()
         finally:
             for k, v in saved.items():
                 if v is None:
@@ -257,6 +259,32 @@ class VLLMEngine:
         import shutil
 
         shutil.rmtree(self.weights_dir, ignore_errors=True)
+
+
+class _FirstOnly(logging.Filter):
+    """Lets the first record containing `text` through and drops the rest."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text, self.seen = text, False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.text not in record.getMessage():
+            return True
+        first, self.seen = not self.seen, True
+        return first
+
+
+def quiet_repeated_thread_warning() -> None:
+    """Log vLLM-CPU's "doesn't allow to use `torch.set_num_threads`" warning once, not ~30 times per step.
+
+    An in-process CPU engine replaces `torch.set_num_threads` in this process with a function that only warns (the
+    engine's threads are pinned), and vLLM's input renderer calls it (set, then restore) around each prompt's
+    preprocessing.
+    """
+    logger = logging.getLogger("vllm.v1.worker.cpu_worker")
+    if not any(isinstance(f, _FirstOnly) for f in logger.filters):
+        logger.addFilter(_FirstOnly("torch.set_num_threads"))
 
 
 def engine_placement(distributed: bool, tensor_parallel_size: int) -> str:
