@@ -76,28 +76,37 @@ def wait_for_checkpoint(run_dir, tag, process, timeout=600):
     raise AssertionError(f"no checkpoint {tag} within {timeout} s")
 
 
-def test_killed_run_resumes_with_same_steps_and_losses(corpus, tiny_checkpoint, tmp_path, repo_root):
-    steps = ["train.max_steps=6", "train.save_every=2"]
-    straight = tmp_path / "straight"
-    subprocess.run(sft_command(corpus, tiny_checkpoint, straight, *steps), cwd=repo_root, check=True, capture_output=True)
-
-    interrupted = tmp_path / "interrupted"
-    cmd = sft_command(corpus, tiny_checkpoint, interrupted, *steps)
-    process = subprocess.Popen(cmd, cwd=repo_root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_for_checkpoint(interrupted, "step-2", process)
-    process.send_signal(signal.SIGKILL)
+def kill_after_step_2_and_resume(make_cmd, run_dir, repo_root) -> None:
+    """Run `make_cmd()`, kill it (SIGKILL to it and every process it started) once checkpoint step-2 is written,
+    then run `make_cmd()` again, which must continue from step 2 rather than start over."""
+    process = subprocess.Popen(make_cmd(), cwd=repo_root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
+    wait_for_checkpoint(run_dir, "step-2", process)
+    os.killpg(process.pid, signal.SIGKILL)  # a deepspeed launcher and its ranks too
     process.wait()
-    logged = [m["step"] for m in read_metrics(interrupted / "metrics.jsonl")]
-    assert logged[-1] < 6, "the run finished before it could be killed"
-    again = subprocess.run(cmd, cwd=repo_root, check=True, capture_output=True, text=True)
-    assert "resumed from step 2" in again.stdout + again.stderr  # continued, not started over
+    assert read_metrics(run_dir / "metrics.jsonl")[-1]["step"] < 6, "the run finished before it could be killed"
+    again = subprocess.run(make_cmd(), cwd=repo_root, check=True, capture_output=True, text=True)
+    assert "resumed from step 2" in again.stdout + again.stderr
 
+
+def assert_same_six_steps(straight, resumed_dir) -> None:
     expected = read_metrics(straight / "metrics.jsonl")
-    resumed = read_metrics(interrupted / "metrics.jsonl")
+    resumed = read_metrics(resumed_dir / "metrics.jsonl")
     assert [m["step"] for m in resumed] == [m["step"] for m in expected] == list(range(1, 7))
     for a, b in zip(expected, resumed):
         assert a["loss"] == pytest.approx(b["loss"], rel=1e-5, abs=1e-6), (a["step"], a["loss"], b["loss"])
         assert a["lr"] == pytest.approx(b["lr"])
+        assert a["reply_tokens"] == b["reply_tokens"]
+
+
+def test_killed_run_resumes_with_same_steps_and_losses(corpus, tiny_checkpoint, tmp_path, repo_root):
+    steps = ["train.max_steps=6", "train.save_every=2"]
+    straight = tmp_path / "straight"
+    subprocess.run(sft_command(corpus, tiny_checkpoint, straight, *steps), cwd=repo_root, check=True, capture_output=True)
+    interrupted = tmp_path / "interrupted"
+    kill_after_step_2_and_resume(lambda: sft_command(corpus, tiny_checkpoint, interrupted, *steps), interrupted,
+                                 repo_root)
+    assert_same_six_steps(straight, interrupted)
 
 
 def test_two_ranks_under_the_shard_split_resume_exactly(corpus, tiny_checkpoint, tmp_path, repo_root):
@@ -109,28 +118,16 @@ def test_two_ranks_under_the_shard_split_resume_exactly(corpus, tiny_checkpoint,
                    capture_output=True)
     assert len(list(warmup.glob("*.tar"))) >= 4
     steps = ["train.max_steps=6", "train.save_every=2", "data.split=shard", f"data.train={warmup}"]
+
+    def two_ranks(out):  # a fresh master port per launch
+        return sft_command(corpus, tiny_checkpoint, out, *steps, launcher=deepspeed_launcher())
+
     straight = tmp_path / "straight"
-    done = subprocess.run(sft_command(corpus, tiny_checkpoint, straight, *steps, launcher=deepspeed_launcher()),
-                          cwd=repo_root, check=True, capture_output=True, text=True)
+    done = subprocess.run(two_ranks(straight), cwd=repo_root, check=True, capture_output=True, text=True)
     assert "by the shard split" in done.stdout + done.stderr
-
     interrupted = tmp_path / "interrupted"
-    process = subprocess.Popen(sft_command(corpus, tiny_checkpoint, interrupted, *steps, launcher=deepspeed_launcher()),
-                               cwd=repo_root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    wait_for_checkpoint(interrupted, "step-2", process)
-    os.killpg(process.pid, signal.SIGKILL)  # the launcher and both ranks
-    process.wait()
-    assert read_metrics(interrupted / "metrics.jsonl")[-1]["step"] < 6, "the run finished before it could be killed"
-    again = subprocess.run(sft_command(corpus, tiny_checkpoint, interrupted, *steps, launcher=deepspeed_launcher()),
-                           cwd=repo_root, check=True, capture_output=True, text=True)
-    assert "resumed from step 2" in again.stdout + again.stderr  # continued, not started over
-
-    expected = read_metrics(straight / "metrics.jsonl")
-    resumed = read_metrics(interrupted / "metrics.jsonl")
-    assert [m["step"] for m in resumed] == [m["step"] for m in expected] == list(range(1, 7))
-    for a, b in zip(expected, resumed):
-        assert a["loss"] == pytest.approx(b["loss"], rel=1e-5, abs=1e-6), (a["step"], a["loss"], b["loss"])
-        assert a["reply_tokens"] == b["reply_tokens"]
+    kill_after_step_2_and_resume(lambda: two_ranks(interrupted), interrupted, repo_root)
+    assert_same_six_steps(straight, interrupted)
 
 
 def test_malformed_config_fails_before_work(tmp_path, repo_root, tiny_checkpoint):
