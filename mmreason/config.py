@@ -153,7 +153,9 @@ class RolloutConfig:
     vllm_gpu_memory_utilization: float = 0.35
     """vllm on GPU: share of the GPU's memory the colocated engine may take (weights + KV cache); the trainer keeps the rest."""
     vllm_tensor_parallel_size: int = 1
-    """vllm on GPU: GPUs one engine is sharded over (must divide the ranks on a node)."""
+    """vllm on GPU: GPUs one engine is sharded over (must divide the ranks on a node). 1 runs each rank's engine in
+    the rank's own process with weights synced in memory; more gives the engine a process of its own, synced through
+    a safetensors folder on disk (docs/engines.md)."""
     vllm_sleep_during_update: bool = True
     """vllm on GPU: free the engine's KV cache and offload its weights while the policy updates (vLLM sleep mode); no effect on CPU."""
     vllm_cpu_kv_cache_gib: int = 1
