@@ -156,6 +156,9 @@ class RolloutConfig:
     """vllm on GPU: GPUs one engine is sharded over (must divide the ranks on a node). 1 runs each rank's engine in
     the rank's own process with weights synced in memory; more gives the engine a process of its own, synced through
     a safetensors folder on disk (docs/engines.md)."""
+    vllm_own_process: bool = False
+    """vllm under a distributed trainer: run each rank's engine in a process of its own even with one device per
+    engine (keeps the engine's threads, memory and crashes apart from the trainer; weights then go through disk)."""
     vllm_sleep_during_update: bool = True
     """vllm on GPU: free the engine's KV cache and offload its weights while the policy updates (vLLM sleep mode); no effect on CPU."""
     vllm_cpu_kv_cache_gib: int = 1

@@ -13,9 +13,11 @@ def test_joins_the_trainer_world_with_one_device_per_engine():
     assert engine_placement(True, 1) == "trainer-world"
 
 
-def test_own_process_when_one_engine_spans_several_devices():
+def test_own_process_when_one_engine_spans_several_devices_or_when_asked():
     # external-launcher mode would make a tensor-parallel group's ranks generate the same prompts
     assert engine_placement(True, 2) == "own-process"
+    assert engine_placement(True, 1, own_process=True) == "own-process"
+    assert engine_placement(False, 1, own_process=True) == "alone"  # no trainer to keep apart from
 
 
 def test_cpu_threads_bind_gives_each_local_rank_a_disjoint_share():

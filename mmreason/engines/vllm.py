@@ -112,7 +112,7 @@ class VLLMEngine:
         # Where the engine core runs (see `engine_placement`): in this process whenever it can, since on CPU that
         # generates ~1.5x faster than across processes (tiny model) and weights reach it in memory, not via disk.
         self.placement = engine_placement(torch.distributed.is_available() and torch.distributed.is_initialized(),
-                                          cfg.vllm_tensor_parallel_size)
+                                          cfg.vllm_tensor_parallel_size, own_process=cfg.vllm_own_process)
         self.in_process = self.placement != "own-process"
         if self.in_process:
             env["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
@@ -287,7 +287,7 @@ def quiet_repeated_thread_warning() -> None:
         logger.addFilter(_FirstOnly("torch.set_num_threads"))
 
 
-def engine_placement(distributed: bool, tensor_parallel_size: int) -> str:
+def engine_placement(distributed: bool, tensor_parallel_size: int, *, own_process: bool = False) -> str:
     """Where a rank's vLLM engine core runs.
 
     - "alone": no process group (evaluation, curation, benchmarks): in this process.
@@ -296,12 +296,12 @@ def engine_placement(distributed: bool, tensor_parallel_size: int) -> str:
       TRL's colocate mode does); its weights are loaded from the policy in memory. It issues no collective while
       generating, so ranks may generate different numbers of prompts and tokens.
     - "own-process": under a trainer with `vllm_tensor_parallel_size > 1` (external-launcher mode would make the
-      ranks of a tensor-parallel group generate the same prompts): a process of its own, weights through a
-      safetensors folder.
+      ranks of a tensor-parallel group generate the same prompts), or when asked (`rollout.vllm_own_process`): a
+      process of its own, weights through a safetensors folder.
     """
     if not distributed:
         return "alone"
-    return "trainer-world" if tensor_parallel_size == 1 else "own-process"
+    return "own-process" if own_process or tensor_parallel_size > 1 else "trainer-world"
 
 
 def collapse_runs(ids: list[int], token: int) -> list[int]:

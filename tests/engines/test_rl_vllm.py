@@ -17,18 +17,21 @@ from mmreason.metrics import read_metrics
 pytestmark = pytest.mark.vllm
 
 
-def test_two_rank_rl_with_the_vllm_engine(small_corpus, tiny_checkpoint, tmp_path, repo_root):
+@pytest.mark.parametrize("own_process", [False, True], ids=["engine-in-rank-process", "engine-own-process"])
+def test_two_rank_rl_with_the_vllm_engine(small_corpus, tiny_checkpoint, tmp_path, repo_root, own_process):
     out = tmp_path / "rl_vllm"
     cmd = [*deepspeed_launcher(2), "mmreason/train.py", "--config", "configs/quickstart/rl_vision.yaml",
            f"model.path={tiny_checkpoint}", "model.dtype=float32", f"data.train={small_corpus / 'train'}",
            f"data.eval={small_corpus / 'heldout'}", f"train.output_dir={out}", "rollout.engine=vllm",
            "algo.dynamic_sampling=false", "rollout.prompts_per_step=4", "rollout.group_size=4",
            "rollout.max_new_tokens=16", "train.micro_batch_size=4", "train.max_steps=3", "train.save_every=0",
-           "eval.num_problems=4", "eval.max_new_tokens=8", "eval.batch_size=4"]
+           "eval.num_problems=4", "eval.max_new_tokens=8", "eval.batch_size=4", f"rollout.vllm_own_process={own_process}"]
     result = subprocess.run(cmd, cwd=repo_root, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr[-4000:]
-    # each rank's engine runs in the rank's own process, in the trainer's process group (external-launcher mode)
-    assert "'distributed_executor_backend': 'external_launcher'" in result.stderr, result.stderr[-4000:]
+    # by default each rank's engine runs in the rank's process, in the trainer's process group (external-launcher
+    # mode, weights synced in memory); asked for, in a process of its own (weights synced through disk)
+    in_trainer_world = "'distributed_executor_backend': 'external_launcher'" in result.stderr
+    assert in_trainer_world != own_process, result.stderr[-4000:]
     # eval.engine unset: validation follows rollout.engine and reuses the rollout engine
     assert "validation: 4 problems on the vllm engine (the rollout engine)" in result.stderr, result.stderr[-4000:]
     metrics = read_metrics(out / "metrics.jsonl")
