@@ -16,18 +16,10 @@ import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
 from mmreason.distributed import gathered, is_partitioned
+from mmreason.models import blank_image, vision_tower
 
 if TYPE_CHECKING:
     from mmreason.vision_cache import CachedImages
-
-
-def vision_tower(model: Any) -> torch.nn.Module | None:
-    """The policy's vision tower (`visual`), through a DeepSpeed engine's `.module` if there is one; None if it has none."""
-    module = getattr(model, "module", model)
-    if hasattr(module, "get_base_model"):  # a peft (LoRA) policy: the model under the adapters
-        module = module.get_base_model()
-    inner = getattr(module, "model", module)
-    return getattr(inner, "visual", None) or getattr(module, "visual", None)
 
 
 def idle_vision_term(model: Any) -> torch.Tensor | None:
@@ -39,17 +31,13 @@ def idle_vision_term(model: Any) -> torch.Tensor | None:
     blank image whose output is multiplied by 0 makes every rank run the same modules and produce (zero) gradients
     for every trainable parameter, without changing the loss.
     """
-    visual = vision_tower(model)
+    visual = vision_tower(model, required=False)
     if visual is None:
         return None
     params = list(visual.parameters())
     if not any(p.requires_grad or is_partitioned(p) for p in params):
         return None
-    cfg = visual.config
-    patch_dim = cfg.in_channels * cfg.temporal_patch_size * cfg.patch_size ** 2
-    merge = getattr(cfg, "spatial_merge_size", 2)
-    pixels = torch.zeros(merge * merge, patch_dim, dtype=params[0].dtype, device=params[0].device)
-    grid = torch.tensor([[1, merge, merge]], device=params[0].device)
+    pixels, grid = blank_image(visual)
     out = visual(pixels, grid_thw=grid)
     # The merged features only, as an image batch uses them: every trainable vision parameter is behind them, and
     # using a second output would make ZeRO-3 record the tower twice in this rank's backward (a trace mismatch).

@@ -108,15 +108,34 @@ def load_policy(cfg: ModelConfig, device: torch.device | str | None = None) -> t
     return model, processor
 
 
-def vision_tower(model: torch.nn.Module) -> torch.nn.Module:
-    """The vision encoder of a Qwen2-VL / Qwen2.5-VL model (its location moved in transformers 5)."""
-    if hasattr(model, "get_base_model"):  # a peft model (model.lora): the tower of the model under the adapters
-        model = model.get_base_model()
-    for owner in (model, getattr(model, "model", None)):
-        visual = getattr(owner, "visual", None)
-        if visual is not None:
-            return visual
-    raise CheckpointError(f"{type(model).__name__} has no vision tower (`visual`) to freeze")
+def vision_owner(model: Any) -> Any:
+    """The module holding `visual` (Qwen2_5_VLModel / Qwen2VLModel), through a DeepSpeed engine's `.module` and a peft
+    wrapper (a LoRA policy, or its adapters-disabled reference): its forward takes `mm_encoder_outputs`. The model
+    itself when it has no vision tower."""
+    module = getattr(model, "module", model)
+    if hasattr(module, "get_base_model"):  # a peft (LoRA) policy: the model under the adapters
+        module = module.get_base_model()
+    inner = getattr(module, "model", module)
+    return inner if getattr(inner, "visual", None) is not None else module
+
+
+def blank_image(visual: torch.nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+    """(pixel_values [merge unit, D], grid [1, 3]): the smallest image the tower takes (2x2 patches), all zeros."""
+    cfg = visual.config
+    patch_dim = cfg.in_channels * cfg.temporal_patch_size * cfg.patch_size ** 2
+    merge = int(getattr(cfg, "spatial_merge_size", 2))
+    param = next(visual.parameters())
+    return (torch.zeros(merge * merge, patch_dim, dtype=param.dtype, device=param.device),
+            torch.tensor([[1, merge, merge]], device=param.device))
+
+
+def vision_tower(model: Any, *, required: bool = True) -> torch.nn.Module | None:
+    """The vision encoder (`visual`) of a Qwen2-VL / Qwen2.5-VL model (its location moved in transformers 5), through a
+    DeepSpeed engine and a peft wrapper (`vision_owner`). Without one: CheckpointError, or None when not `required`."""
+    visual = getattr(vision_owner(model), "visual", None)
+    if visual is None and required:
+        raise CheckpointError(f"{type(model).__name__} has no vision tower (`visual`) to freeze")
+    return visual
 
 
 def freeze_vision(model: torch.nn.Module, *, tower: bool, merger: bool) -> None:

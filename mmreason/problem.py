@@ -121,29 +121,40 @@ class Problem:
     @classmethod
     def from_sample(cls, sample: dict[str, Any]) -> "Problem":
         """Inverse of `to_sample`; raises ProblemError naming the key on bad JSON or images."""
-        key = sample.get("__key__", "?")
-        try:
-            record = json.loads(sample["json"])
-        except (KeyError, ValueError, TypeError) as err:
-            raise ProblemError(f"sample {key!r}: field 'json': cannot decode ({err})") from err
-        n = int(record.get("num_images", 0)) if isinstance(record, dict) else 0
-        if not isinstance(record, dict):
-            raise ProblemError(f"sample {key!r}: field 'json': expected an object")
-        images = []
-        packed = unpack_images(sample[IMAGES_FIELD], f"problem {record.get('pid', key)!r}") if IMAGES_FIELD in sample else None
-        for i in range(n):
-            # today's layout: the i-th member of images.tar; shards written before it: an `<i>.png` field
-            data = (packed[i] if i < len(packed) else None) if packed is not None else sample.get(f"{i}.png")
-            if data is None:
-                raise ProblemError(f"problem {record.get('pid', key)!r}: field 'images': image {i}.png missing")
-            images.append(decode_image(data, f"problem {record.get('pid', key)!r}: image {i}.png"))
-        return cls.from_json(record, images)
+        record, encoded, where = sample_parts(sample)
+        return cls.from_json(record, [decode_image(data, f"{where}: image {i}.png") for i, data in enumerate(encoded)])
 
     def copy(self, **changes: Any) -> "Problem":
         values = {f.name: getattr(self, f.name) for f in fields(self)}
         values["meta"] = dict(self.meta)
         values.update(changes)
         return Problem(**values)
+
+
+def sample_parts(sample: dict[str, Any]) -> tuple[dict[str, Any], list[bytes], str]:
+    """A raw webdataset sample -> (its JSON record, its images' encoded bytes in order, "problem '<pid>'" for
+    messages). Reads today's layout (the i-th member of `images.tar`) and older shards' (an `<i>.png` field each).
+    Raises ProblemError naming the key or pid for bad JSON, a bad image count or a missing image."""
+    key = sample.get("__key__", "?")
+    try:
+        record = json.loads(sample["json"])
+    except (KeyError, ValueError, TypeError) as err:
+        raise ProblemError(f"sample {key!r}: field 'json': cannot decode ({err})") from err
+    if not isinstance(record, dict):
+        raise ProblemError(f"sample {key!r}: field 'json': expected an object")
+    try:
+        n = int(record.get("num_images", 0))
+    except (TypeError, ValueError) as err:
+        raise ProblemError(f"sample {key!r}: field 'num_images': not a count ({err})") from err
+    where = f"problem {record.get('pid', key)!r}"
+    packed = unpack_images(sample[IMAGES_FIELD], where) if IMAGES_FIELD in sample else None
+    images = []
+    for i in range(n):
+        data = (packed[i] if i < len(packed) else None) if packed is not None else sample.get(f"{i}.png")
+        if data is None:
+            raise ProblemError(f"{where}: field 'images': image {i}.png missing")
+        images.append(bytes(data))
+    return record, images, where
 
 
 IMAGES_FIELD = "images.tar"
@@ -234,4 +245,4 @@ def decode_image(data: bytes, where: str) -> Image.Image:
 
 
 __all__ = ["Problem", "ProblemError", "ANSWER_TYPES", "QUESTION_TYPES", "DEFAULT_MAX_IMAGE_PIXELS", "encode_png",
-           "decode_image", "open_image", "max_image_pixels", "set_max_image_pixels"]
+           "decode_image", "open_image", "sample_parts", "max_image_pixels", "set_max_image_pixels"]

@@ -36,20 +36,7 @@ import torch
 from transformers.modeling_outputs import BaseModelOutputWithPooling
 
 from mmreason.distributed import all_reduce_max, is_partitioned
-
-
-def vision_owner(model: Any) -> torch.nn.Module:
-    """The module holding `visual` (Qwen2_5_VLModel / Qwen2VLModel), through a DeepSpeed engine's `.module` and a peft
-    wrapper (a LoRA policy, or its adapters-disabled reference): its forward takes `mm_encoder_outputs`."""
-    module = getattr(model, "module", model)
-    if hasattr(module, "get_base_model"):
-        module = module.get_base_model()
-    inner = getattr(module, "model", module)
-    return inner if getattr(inner, "visual", None) is not None else module
-
-
-def _visual(model: Any) -> torch.nn.Module | None:
-    return getattr(vision_owner(model), "visual", None)
+from mmreason.models import blank_image, vision_owner, vision_tower
 
 
 def merge_unit(visual: torch.nn.Module) -> int:
@@ -60,7 +47,7 @@ def merge_unit(visual: torch.nn.Module) -> int:
 def cacheable(model: Any) -> bool:
     """Whether `model`'s image features can be cached: it has a vision tower and nothing in it outside the patch
     merger trains (a trainable block, or a LoRA adapter on one, changes the features every step)."""
-    visual = _visual(model)
+    visual = vision_tower(model, required=False)
     if visual is None or getattr(visual, "merger", None) is None:
         return False
     merger = {id(p) for p in visual.merger.parameters()}
@@ -153,23 +140,13 @@ def tower_states(visual: torch.nn.Module, pixel_values: torch.Tensor, grid_thw: 
     return list(states.split(grid_thw.prod(dim=1).tolist()))
 
 
-def blank_image(visual: torch.nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
-    """(pixel_values [merge unit, D], grid [1, 3]): the smallest image the tower takes, all zeros."""
-    cfg = visual.config
-    patch_dim = cfg.in_channels * cfg.temporal_patch_size * cfg.patch_size ** 2
-    merge = int(getattr(cfg, "spatial_merge_size", 2))
-    param = next(visual.parameters())
-    return (torch.zeros(merge * merge, patch_dim, dtype=param.dtype, device=param.device),
-            torch.tensor([[1, merge, merge]], device=param.device))
-
-
 def encode_prompts(cache: ImageFeatureCache, model: Any, pixel_values: Sequence[torch.Tensor | None],
                    grid_thw: Sequence[torch.Tensor | None]) -> list[list[torch.Tensor] | None]:
     """Per prompt, the pre-merger states of each of its images (None for a text-only prompt): from the cache, the
     images it lacks encoded in one tower call. Collective when the tower is partitioned (ZeRO-3): every rank calls
     this together; if any rank has an image to encode, every rank runs the tower once (a blank image where it has
     none)."""
-    visual = _visual(model)
+    visual = vision_tower(model, required=False)
     keys = [image_keys(p, g) if p is not None else None for p, g in zip(pixel_values, grid_thw)]
     found: dict[str, torch.Tensor] = {}
     todo: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
@@ -227,7 +204,7 @@ def batch_images(prompt_states: Sequence[list[torch.Tensor] | None], prompt_grid
 def image_features(model: Any, images: CachedImages) -> tuple[torch.Tensor, ...]:
     """Per image slot of the batch, its features [tokens_i, hidden] as the model's merger makes them now (with
     gradient when the merger trains): the merger runs once over the distinct images."""
-    visual = _visual(model)
+    visual = vision_tower(model, required=False)
     param = next(visual.merger.parameters())
     states = torch.cat(images.states).to(param.device, param.dtype)
     merged = visual.merger(states)  # [sum tokens_u, hidden]
@@ -239,7 +216,7 @@ def idle_merger_term(model: Any) -> torch.Tensor | None:
     """0 x (the merger over one blank merge group), or None when the merger neither trains nor is partitioned:
     what a rank whose micro-batch has no image runs so that its peers' merger calls (ZeRO-3 gathers) and
     gradient buckets (ZeRO-1/2) match (see logprobs.idle_vision_term, its uncached counterpart)."""
-    visual = _visual(model)
+    visual = vision_tower(model, required=False)
     merger = getattr(visual, "merger", None)
     if merger is None:
         return None

@@ -53,14 +53,14 @@ def test_the_rollout_has_what_the_test_needs(setup):
     model, rollout = setup
     grids = rollout.image_grid_thw
     assert [None if g is None else g.shape[0] for g in grids] == [1, 2, None]
-    order = vision_cache.window_order(vision_cache._visual(model), grids[0])
+    order = vision_cache.window_order(vision_cache.vision_tower(model), grids[0])
     assert not torch.equal(order, torch.arange(order.numel()))  # the window permutation really permutes
     assert vision_cache.cacheable(model)
 
 
 def test_cached_states_through_the_merger_are_the_towers_features(setup):
     model, rollout = setup
-    visual = vision_cache._visual(model)
+    visual = vision_cache.vision_tower(model)
     pixels = torch.cat([p for p in rollout.pixel_values if p is not None])
     grids = torch.cat([g for g in rollout.image_grid_thw if g is not None])
     with torch.no_grad():
@@ -108,7 +108,7 @@ def test_loss_and_gradients_match_encoding_in_every_forward(setup):
     assert loss != 0.0
     assert loss_cached == pytest.approx(loss, rel=1e-5, abs=1e-7)
     assert grads_cached.keys() == grads.keys()
-    merger_trains = any(p.requires_grad for p in vision_cache._visual(model).merger.parameters())
+    merger_trains = any(p.requires_grad for p in vision_cache.vision_tower(model).merger.parameters())
     assert any(".merger." in name for name in grads) == merger_trains
     assert not any("visual.blocks" in name or "patch_embed" in name for name in grads)  # the tower is frozen
     for name, grad in grads.items():
@@ -120,7 +120,7 @@ def test_loss_and_gradients_match_encoding_in_every_forward(setup):
 
 def test_the_tower_runs_once_per_new_image_and_never_on_a_hit(setup):
     model, rollout = setup
-    visual = vision_cache._visual(model)
+    visual = vision_cache.vision_tower(model)
     tower_calls, block_calls, merger_calls = count_calls(visual), count_calls(visual.blocks[0]), count_calls(visual.merger)
     cache = vision_cache.ImageFeatureCache(64)
     states = vision_cache.encode_prompts(cache, model, rollout.pixel_values, rollout.image_grid_thw)
@@ -179,7 +179,7 @@ def test_qwen2_vl_towers_have_no_window_order_and_match_too():
         vision_config=dict(depth=1, embed_dim=32, hidden_size=64, num_heads=2, mlp_ratio=2, spatial_merge_size=2,
                            patch_size=14, temporal_patch_size=2, in_channels=3))
     model = Qwen2VLForConditionalGeneration(config).eval()
-    visual = vision_cache._visual(model)
+    visual = vision_cache.vision_tower(model)
     grids = torch.tensor([[1, 8, 8], [1, 4, 6]])
     pixels = torch.randn(int(grids.prod(dim=1).sum()), 3 * 2 * 14 * 14)
     assert vision_cache.window_order(visual, grids) is None

@@ -18,7 +18,6 @@ bytes), so a run never stops on it.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -27,7 +26,7 @@ from typing import Any, Iterator, Sequence
 
 from PIL import Image
 
-from mmreason.problem import IMAGES_FIELD, Problem, ProblemError, decode_image, open_image, unpack_images
+from mmreason.problem import Problem, ProblemError, decode_image, open_image, sample_parts
 
 logger = logging.getLogger(__name__)
 
@@ -65,30 +64,12 @@ class IndexedProblem:
 def index_sample(sample: dict[str, Any]) -> IndexedProblem:
     """A raw webdataset sample -> its record and image bytes, validated like `Problem.from_sample` but with
     the images checked by `check_image` instead of decoded. Raises ProblemError naming the key."""
-    key = sample.get("__key__", "?")
-    try:
-        record = json.loads(sample["json"])
-    except (KeyError, ValueError, TypeError) as err:
-        raise ProblemError(f"sample {key!r}: field 'json': cannot decode ({err})") from err
-    if not isinstance(record, dict):
-        raise ProblemError(f"sample {key!r}: field 'json': expected an object")
-    try:
-        n = int(record.get("num_images", 0))
-    except (TypeError, ValueError) as err:
-        raise ProblemError(f"sample {key!r}: field 'num_images': not a count ({err})") from err
-    where = f"problem {record.get('pid', key)!r}"
-    packed = unpack_images(sample[IMAGES_FIELD], where) if IMAGES_FIELD in sample else None
-    images: list[bytes] = []
-    for i in range(n):
-        # today's layout: the i-th member of images.tar; shards written before it: an `<i>.png` field
-        data = (packed[i] if i < len(packed) else None) if packed is not None else sample.get(f"{i}.png")
-        if data is None:
-            raise ProblemError(f"{where}: field 'images': image {i}.png missing")
+    record, images, where = sample_parts(sample)
+    for i, data in enumerate(images):
         check_image(data, f"{where}: image {i}.png")
-        images.append(bytes(data))
-    problem = Problem.from_json(record, [_PLACEHOLDER] * n)  # checks the record (and its <image> markers)
+    problem = Problem.from_json(record, [_PLACEHOLDER] * len(images))  # checks the record (and its <image> markers)
     problem.images = []
-    return IndexedProblem(problem, images, str(sample.get("__url__", "?")), str(key))
+    return IndexedProblem(problem, images, str(sample.get("__url__", "?")), str(sample.get("__key__", "?")))
 
 
 class PromptIndex(Sequence[Problem]):

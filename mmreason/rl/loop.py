@@ -197,7 +197,6 @@ def collect_partial_rollout(model: Any, processor: Any, prompts: Sequence[Proble
     G = cfg.rollout.group_size
     kwargs = dict(template=cfg.data.prompt_template, system_prompt=cfg.data.system_prompt,
                   min_pixels=cfg.model.min_pixels, max_pixels=cfg.model.max_pixels)
-    by_index = prompts  # prompt index -> Problem; a PromptIndex decodes a prompt's images only when it is drawn
     old_quota = int(cfg.rollout.partial_buffer_share * per_rank)  # groups begun in earlier steps this step may train
 
     def selection() -> list[PartialGroup]:
@@ -220,7 +219,7 @@ def collect_partial_rollout(model: Any, processor: Any, prompts: Sequence[Proble
             raise RuntimeError(f"step {step}: the prompt set has {len(sampler)} prompts, fewer than a step needs")
         groups = carried + new_groups(draw[sum(needs[:rank]) : sum(needs[: rank + 1])], G, step)
         with timer("generate"):
-            generated += advance(groups, by_index, model, processor, rollout_engine, cfg.rollout, step, **kwargs)
+            generated += advance(groups, prompts, model, processor, rollout_engine, cfg.rollout, step, **kwargs)
         continued += len(carried)
         touched += [g for g in groups if not any(g is seen for seen in touched)]
         buffer.put(groups)
@@ -231,11 +230,11 @@ def collect_partial_rollout(model: Any, processor: Any, prompts: Sequence[Proble
         # A rank that generated nothing this step still runs the pass (over groups with no token of this step, so
         # nothing is recorded): its peers' forwards are collectives under ZeRO-3.
         passed = touched or ready
-        seen, _, _ = to_rollout(passed, by_index, model, processor, **kwargs)
+        seen, _, _ = to_rollout(passed, prompts, model, processor, **kwargs)
         behaviour = rollout_logprobs(model, seen, cfg.train.micro_batch_size, cfg.rollout.temperature,
                                      cfg.train.logit_chunk_tokens, vision_token_ids(processor))
         record_behaviour(passed, behaviour, step)
-    rollout, behaviour, token_steps = to_rollout(ready, by_index, model, processor, **kwargs)
+    rollout, behaviour, token_steps = to_rollout(ready, prompts, model, processor, **kwargs)
     with timer("reward"):
         rewards = rollout_rewards(rollout, cfg, step)
     loss_mask = rollout.response_mask.clone()

@@ -47,7 +47,7 @@ def run(checkpoint, stage, freeze_merger, problem, rollout, cached):
         with full_weights(engine) as policy:  # as the RL loop samples: ZeRO-3 weights gathered once
             rollout = generate_rollouts(policy, processor, [problem], cfg.rollout, template="r1_boxed")
     calls = [0]
-    vision_cache._visual(engine.module).blocks[0].register_forward_hook(lambda *_: calls.__setitem__(0, calls[0] + 1))
+    vision_cache.vision_tower(engine.module).blocks[0].register_forward_hook(lambda *_: calls.__setitem__(0, calls[0] + 1))
     states, encodes = None, []
     if cached:
         assert vision_cache.cacheable(engine.module)
