@@ -355,10 +355,13 @@ def plan_micro_batches(rollout: Rollout, micro_batch_size: int, token_budget: in
 def update_policy(engine: Any, rollout: Rollout, old_logprobs: torch.Tensor | None, ref_logprobs: torch.Tensor | None,
                   advantages: torch.Tensor, cfg: Config, world_size: int, grad_accum: int,
                   ref_is_rollout_policy: bool = False, suppressed_ids: Sequence[int] = (),
-                  loss_mask: torch.Tensor | None = None, image_states: list | None = None) -> dict[str, float]:
+                  loss_mask: torch.Tensor | None = None, image_states: list | None = None,
+                  rollout_policy_logprobs: torch.Tensor | None = None) -> dict[str, float]:
     """ppo_epochs passes of micro-batched gradient steps; returns token-weighted mean stats over all ranks.
 
-    old_logprobs None: one on-policy pass, each micro-batch's own detached log-probs are the old ones.
+    old_logprobs None: one on-policy pass, each micro-batch's own detached log-probs are the old ones; given
+    `rollout_policy_logprobs` (a [N, L] tensor on the CPU), they are also copied into it, row by row, so a caller
+    can use the rollout policy's log-probs (e.g. for rollout/logprob_diff) without a forward pass of its own.
     ref_is_rollout_policy: the reference is the policy that sampled, so the old log-probs serve as the
     reference too and ref_logprobs is ignored. loss_mask [N, L] (default: the response mask) picks the tokens
     the loss trains; every response token still conditions the ones after it. image_states: the rollout's images
@@ -381,6 +384,8 @@ def update_policy(engine: Any, rollout: Rollout, old_logprobs: torch.Tensor | No
             dev = logp.device  # the loss runs where the log-probs are; the rollout's tensors live on the CPU
             mask = loss_mask[rows].to(dev)
             old = old_logprobs[rows].to(dev) if old_logprobs is not None else logp.detach()
+            if old_logprobs is None and rollout_policy_logprobs is not None:
+                rollout_policy_logprobs[rows] = old.float().cpu()
             ref = old if ref_is_rollout_policy else (ref_logprobs[rows].to(dev) if ref_logprobs is not None else None)
             batch = PolicyBatch(logprobs=logp, old_logprobs=old, ref_logprobs=ref, advantages=advantages[rows].to(dev),
                                 response_mask=mask)
@@ -452,8 +457,8 @@ def run(cfg: Config, rank: int, world_size: int) -> dict[str, float]:
     # The sampler (hf or vllm, cfg.rollout.engine) holds the current weights from here on: synced after every update.
     rollout_engine = build_rollout_engine(cfg.rollout, model_path=cfg.model.path, processor=processor,
                                           model=engine.module, seed=cfg.train.seed + rank)
-    # else the update's own forward serves; an engine with its own weights gets the pass for rollout/logprob_diff
-    old_logprobs_pass = rollout_policy_forward_needed(cfg) or cfg.rollout.engine != "hf"
+    # else the update's own forward serves (also as the trainer's side of rollout/logprob_diff)
+    old_logprobs_pass = rollout_policy_forward_needed(cfg)
     validate = Validator(cfg, engine, processor, rank, world_size, rollout_engine=rollout_engine)
     logger = MetricsLogger(run_dir, cfg.train, rank=rank, config=cfg, resume_step=start_step)
     bar = progress_bar(total=cfg.train.max_steps, initial=start_step, desc=f"rl/{cfg.algo.name}", disable=rank != 0,
@@ -494,12 +499,18 @@ def run(cfg: Config, rank: int, world_size: int) -> dict[str, float]:
             ref_logprobs = (rollout_logprobs(reference.model, rollout, cfg.train.micro_batch_size, cfg.rollout.temperature,
                                              cfg.train.logit_chunk_tokens, suppressed, image_states)
                             if reference.model is not None else None)
+        # An engine that returns its log-probs (vllm) is checked against the trainer's: those of the old-log-prob
+        # pass or, without one, of the update's own on-policy forward, which fills this tensor.
+        on_policy_logprobs = (torch.zeros_like(rollout.engine_logprobs, dtype=torch.float32)
+                              if old_logprobs is None and rollout.engine_logprobs is not None else None)
         with timer("update"):
             update_stats = update_policy(engine, rollout, old_logprobs, ref_logprobs, advantages, cfg, world_size,
                                          grad_accum, ref_is_rollout_policy=reference.is_rollout_policy,
                                          suppressed_ids=suppressed,
                                          loss_mask=partial.loss_mask if partial is not None else None,
-                                         image_states=image_states)
+                                         image_states=image_states,
+                                         rollout_policy_logprobs=on_policy_logprobs)
+        trainer_logprobs = old_logprobs if old_logprobs is not None else on_policy_logprobs
         with timer("weight_sync"):
             rollout_engine.wake()
             rollout_engine.sync_weights(engine.module)
@@ -527,9 +538,9 @@ def run(cfg: Config, rank: int, world_size: int) -> dict[str, float]:
             **(image_cache.stats() if image_cache is not None else {}),
             **{f"sampler/{k}": v for k, v in sampler.stats().items()},
         }
-        if rollout.engine_logprobs is not None and old_logprobs is not None:  # sampler vs trainer agreement
+        if rollout.engine_logprobs is not None and trainer_logprobs is not None:  # sampler vs trainer agreement
             metrics["rollout/logprob_diff"] = mean_over_ranks(
-                logprob_abs_diff(rollout.engine_logprobs, old_logprobs, rollout.response_mask))
+                logprob_abs_diff(rollout.engine_logprobs, trainer_logprobs, rollout.response_mask))
         if validate and ((cfg.train.eval_every and step % cfg.train.eval_every == 0) or step == cfg.train.max_steps):
             metrics.update(validate())
         if step == cfg.train.max_steps:  # a collective: every rank must hold the same weights

@@ -1,6 +1,7 @@
 """Worker for test_token_budget_ranks.py: one RL update of the same rollout with fixed-size micro-batches and with
 micro-batches cut by a token budget, under ZeRO-2 and ZeRO-3 on two gloo ranks (rank 0 holds image prompts, rank 1
-text prompts, so lengths differ). Prints (rank 0) per stage: the loss and gradient norm of both, and the plans."""
+text prompts, so lengths differ). Prints (rank 0) per stage: the loss and gradient norm of both, the plans, and how far
+the on-policy log-probs each update hands back (rollout_policy_logprobs) are from a forward pass of their own."""
 
 import json
 import sys
@@ -11,10 +12,10 @@ from rl_builders import dots_problem
 from two_rank_mixed_modality import text_problem
 
 from mmreason.config import Config, ModelConfig
-from mmreason.distributed import shutdown_distributed
+from mmreason.distributed import all_reduce_max, shutdown_distributed
 from mmreason.engine import build_engine, full_weights, weights_fingerprint
 from mmreason.models import load_policy
-from mmreason.rl.loop import plan_micro_batches, update_policy
+from mmreason.rl.loop import plan_micro_batches, rollout_logprobs, update_policy
 from mmreason.rl.rollout import generate_rollouts
 
 
@@ -40,6 +41,9 @@ def main() -> None:
         with full_weights(engine) as policy:
             rollout = generate_rollouts(policy, processor, problems, cfg.rollout, template="r1_boxed")
         advantages = torch.linspace(-1.0, 1.0, rollout.num_rows)
+        # The rollout policy's log-probs from a pass of their own (both engines start from the same weights).
+        separate = rollout_logprobs(engine.module, rollout, cfg.train.micro_batch_size, cfg.rollout.temperature)
+        response = rollout.response_mask.bool()
         outcome = {}
         for name, budget in (("rows", 0), ("tokens", 90)):
             cfg.train.micro_batch_tokens = budget
@@ -47,9 +51,13 @@ def main() -> None:
                 engine.destroy()
                 engine, _ = fresh_engine(checkpoint, cfg)
             plan = plan_micro_batches(rollout, cfg.train.micro_batch_size, budget)
-            stats = update_policy(engine, rollout, None, None, advantages, cfg, world_size=2, grad_accum=4)
+            on_policy = torch.full(rollout.response_mask.shape, float("nan"))
+            stats = update_policy(engine, rollout, None, None, advantages, cfg, world_size=2, grad_accum=4,
+                                  rollout_policy_logprobs=on_policy)
+            gap = torch.nan_to_num((on_policy - separate).abs()[response], nan=float("inf"))  # inf: a row left unfilled
             outcome[name] = {"loss": stats["loss"], "grad_norm": stats["grad_norm"], "plan": [len(r) for r in plan],
-                             "fingerprint": weights_fingerprint(engine.module).tolist()}
+                             "fingerprint": weights_fingerprint(engine.module).tolist(),
+                             "on_policy_logprob_gap": all_reduce_max(gap.max()), "response_tokens": int(response.sum())}
         engine.destroy()
         results[f"zero{stage}"] = outcome
     if rank == 0:
