@@ -250,8 +250,14 @@ class VLLMEngine:
             self.sleeping = False
 
     def close(self) -> None:
+        """Shut the engine down. In the trainer's process group ("trainer-world") this is a collective: vLLM's
+        shutdown destroys that group (torch's default one), so the ranks first meet at a barrier and leave together,
+        none tearing gloo/NCCL down while a peer is still in a collective; the trainer's later shutdown then finds no
+        group to leave."""
         llm = getattr(self, "llm", None)
         if llm is not None:
+            if self.placement == "trainer-world" and torch.distributed.is_initialized():
+                torch.distributed.barrier()
             shutdown = getattr(llm.llm_engine, "shutdown", None)
             if shutdown is not None:
                 shutdown()
