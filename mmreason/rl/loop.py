@@ -180,7 +180,8 @@ class PartialStep(NamedTuple):
 
 def collect_partial_rollout(model: Any, processor: Any, prompts: Sequence[Problem], sampler: PromptSampler,
                             buffer: ReplayBuffer, cfg: Config, step: int, rank: int, world_size: int,
-                            timer: StageTimer, rollout_engine: Any
+                            timer: StageTimer, rollout_engine: Any,
+                            image_cache: vision_cache.ImageFeatureCache | None = None
                             ) -> tuple[Rollout, RewardRecord, dict[str, float], list[int], PartialStep]:
     """Kimi k1.5 partial rollouts (rl/partial.py): this rank's B finished groups for the step.
 
@@ -191,7 +192,7 @@ def collect_partial_rollout(model: Any, processor: Any, prompts: Sequence[Proble
     every rank has B finished groups, which it trains on: up to rollout.partial_buffer_share x B begun in earlier
     steps (oldest first), then this step's own, then older ones again if this step's do not suffice; the rest
     wait, finished, for a later step. The tokens sampled this step get their behaviour log-probs from `model`
-    (the policy that sampled them).
+    (the policy that sampled them), its frozen tower's image features taken from `image_cache` when given.
     """
     per_rank = cfg.rollout.prompts_per_step // world_size
     G = cfg.rollout.group_size
@@ -231,8 +232,10 @@ def collect_partial_rollout(model: Any, processor: Any, prompts: Sequence[Proble
         # nothing is recorded): its peers' forwards are collectives under ZeRO-3.
         passed = touched or ready
         seen, _, _ = to_rollout(passed, prompts, model, processor, **kwargs)
+        image_states = (vision_cache.encode_prompts(image_cache, model, seen.pixel_values, seen.image_grid_thw)
+                        if image_cache is not None else None)
         behaviour = rollout_logprobs(model, seen, cfg.train.micro_batch_size, cfg.rollout.temperature,
-                                     cfg.train.logit_chunk_tokens, vision_token_ids(processor))
+                                     cfg.train.logit_chunk_tokens, vision_token_ids(processor), image_states)
         record_behaviour(passed, behaviour, step)
     rollout, behaviour, token_steps = to_rollout(ready, prompts, model, processor, **kwargs)
     with timer("reward"):
@@ -478,7 +481,8 @@ def run(cfg: Config, rank: int, world_size: int) -> dict[str, float]:
         with sampling_weights(engine, rollout_engine) as policy:
             if cfg.rollout.partial_enabled:
                 rollout, rewards, sampling_stats, indices, partial = collect_partial_rollout(
-                    policy, processor, prompts, sampler, buffer, cfg, step, rank, world_size, timer, rollout_engine)
+                    policy, processor, prompts, sampler, buffer, cfg, step, rank, world_size, timer, rollout_engine,
+                    image_cache)
             else:
                 rollout, rewards, sampling_stats, indices = collect_rollout(policy, processor, prompts, sampler, cfg,
                                                                             step, rank, world_size, False, timer,

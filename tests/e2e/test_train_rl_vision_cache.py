@@ -41,3 +41,24 @@ def test_rl_run_with_the_cache_matches_the_run_without(corpus, tiny_checkpoint, 
     assert cached[0]["entropy"] > 0
     for key in ("entropy", "loss", "kl"):
         assert cached[0][key] == pytest.approx(plain[0][key], rel=1e-4, abs=1e-6), key
+
+
+def test_partial_rollouts_behaviour_pass_uses_the_cache(corpus, tiny_checkpoint, tmp_path, repo_root):
+    """k1.5 partial rollouts: the behaviour pass of a step's new tokens takes the frozen tower's features from the
+    cache too, so the update of the same step already hits it, and the update's log-probs (the importance ratio's
+    numerator) equal the behaviour log-probs for tokens sampled by the same policy."""
+    out = tmp_path / "partial"
+    cmd = rl_command(corpus, tiny_checkpoint, out, "algo.name=grpo", "rollout.partial_enabled=true",
+                     "rollout.partial_segment_tokens=4", "rollout.partial_max_segments=8",
+                     "rollout.partial_train_old_segments=false", "model.freeze_vision=true", "train.max_steps=2",
+                     "train.save_every=0", "train.eval_every=0", "data.eval=null", "model.image_feature_cache_mib=64",
+                     launcher=deepspeed_launcher())
+    result = subprocess.run(cmd, cwd=repo_root, capture_output=True, text=True, timeout=1500)
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = read_metrics(out / "metrics.jsonl")
+    assert [m["step"] for m in metrics] == [1, 2]
+    first = metrics[0]
+    # the behaviour pass missed and encoded, the update's encode of the trained groups then hit
+    assert first["vision_cache/misses"] > 0 and first["vision_cache/hits"] > 0
+    for m in metrics:  # only this step's tokens train, each sampled by the policy being updated: ratio 1
+        assert m["ratio_mean"] == pytest.approx(1.0, abs=1e-4), (m["step"], m["ratio_mean"])
