@@ -6,7 +6,6 @@ import json
 import logging
 import subprocess
 import sys
-import tarfile
 from pathlib import Path
 
 import pytest
@@ -14,26 +13,12 @@ from PIL import Image
 
 from mmreason.data.shards import SHARD_MANIFEST, SkipCounter, stream_problems, write_shards
 from mmreason.problem import Problem
+from shard_surgery import cut_after_sample
 
 
 def tiny(index: int) -> Problem:
     return Problem(pid=f"q{index}", question=f"{index} + 1?", answer=str(index + 1), answer_type="integer",
                    images=[Image.new("RGB", (8, 8), (index * 20 % 256, 0, 0))])
-
-
-def cut_after_sample(shard: Path, samples_kept: int) -> None:
-    """Truncate a shard at the tar block boundary right after its `samples_kept`-th sample."""
-    with tarfile.open(shard) as tar:
-        members = tar.getmembers()
-    keys = []
-    for member in members:
-        key = member.name.split(".", 1)[0]
-        if key not in keys:
-            keys.append(key)
-    last = [m for m in members if m.name.split(".", 1)[0] == keys[samples_kept - 1]][-1]
-    end = last.offset_data + (last.size + tarfile.BLOCKSIZE - 1) // tarfile.BLOCKSIZE * tarfile.BLOCKSIZE
-    data = shard.read_bytes()
-    shard.write_bytes(data[:end])
 
 
 def test_shard_cut_at_a_block_boundary_is_reported_with_the_samples_lost(tmp_path, caplog):

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from mmreason.ports import free_port
 from mmreason.metrics import read_metrics
+from shard_surgery import cut_after_sample, sample_count
 
 
 
@@ -128,6 +129,31 @@ def test_two_ranks_under_the_shard_split_resume_exactly(corpus, tiny_checkpoint,
     interrupted = tmp_path / "interrupted"
     kill_after_step_2_and_resume(lambda: two_ranks(interrupted), interrupted, repo_root)
     assert_same_six_steps(straight, interrupted)
+
+
+def test_two_ranks_count_each_truncated_shard_once(corpus, tiny_checkpoint, tmp_path, repo_root):
+    """Every shard cut short (10 samples lost each) and read by two ranks under the shard split, for more than a
+    pass: samples_lost_to_truncation is the union over ranks, each shard once (neither one rank's share nor a
+    count that grows when a shard is read again)."""
+    warmup = tmp_path / "warmup_cut"
+    subprocess.run([sys.executable, "data_prep/build_warmup.py", "--config", "configs/quickstart/warmup.yaml",
+                    f"input={corpus / 'train'}", f"output={warmup}", "shard_size=40"], cwd=repo_root, check=True,
+                   capture_output=True)
+    shards = sorted(warmup.glob("*.tar"))
+    assert len(shards) >= 4
+    kept = 0
+    for shard in shards:
+        count = sample_count(shard)
+        cut_after_sample(shard, count - 10)
+        kept += count - 10
+    steps = -(-kept // 16) + 2  # a pass of the kept samples at 16 per step, and into the next
+    out = tmp_path / "run"
+    cmd = sft_command(corpus, tiny_checkpoint, out, f"train.max_steps={steps}", "train.save_every=0", "data.split=shard",
+                      f"data.train={warmup}", "data.eval=null", launcher=deepspeed_launcher())
+    subprocess.run(cmd, cwd=repo_root, check=True, capture_output=True)
+    metrics = read_metrics(out / "metrics.jsonl")
+    assert [m["step"] for m in metrics] == list(range(1, steps + 1))
+    assert metrics[-1]["samples_lost_to_truncation"] == 10 * len(shards)
 
 
 def test_malformed_config_fails_before_work(tmp_path, repo_root, tiny_checkpoint):
