@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
@@ -136,3 +136,23 @@ def gathered(params: list[torch.nn.Parameter], *, modify: bool = False) -> Itera
             yield
     else:
         yield
+
+
+def module_own_weights(module: torch.nn.Module, prefix: str = "",
+                       select: Callable[[str, torch.nn.Parameter], bool] | None = None,
+                       device: str | torch.device | None = "cpu") -> Iterator[tuple[str, torch.Tensor]]:
+    """(prefix + name, copy) of `module`'s own parameters (not its children's; tied ones under each name; those
+    `select(name, param)` keeps) and persistent buffers, read in one gather (a collective under ZeRO-3).
+
+    Copies, since a gathered parameter is released when the gather ends: on `device`, or with None on the
+    tensor's own device (an engine in this process then loads them without a round trip through host memory).
+    """
+    own = [(prefix + n, p) for n, p in module.named_parameters(recurse=False, remove_duplicate=False)]
+    if select is not None:
+        own = [(n, p) for n, p in own if select(n, p)]
+    with gathered([p for _, p in own]):
+        for name, param in own:
+            yield name, param.detach().to(device or param.device, copy=True).contiguous()
+    for name, buf in module.named_buffers(recurse=False):
+        if name not in module._non_persistent_buffers_set:
+            yield prefix + name, buf.detach().to(device or buf.device, copy=True).contiguous()

@@ -22,7 +22,7 @@ from typing import Any
 import torch
 
 from mmreason.config import ModelConfig
-from mmreason.distributed import gathered
+from mmreason.distributed import gathered, module_own_weights
 
 ADAPTER_MARKER = "lora_"
 """Every adapter parameter's name contains it (lora_A, lora_B, lora_embedding_*, lora_magnitude_vector)."""
@@ -125,10 +125,11 @@ def base_name(name: str) -> str:
     return name.replace(".base_layer.", ".").removesuffix(".base_layer")
 
 
-def iter_merged_weights(model: Any, select: Callable[[str, torch.nn.Parameter], bool] | None = None
-                        ) -> Iterator[tuple[str, torch.Tensor]]:
-    """(base name, CPU tensor) of every parameter and persistent buffer of the base model, each adapted layer's
-    weight merged (W + sum over active adapters of B @ A * scaling, in fp32, cast back to W's dtype).
+def iter_merged_weights(model: Any, select: Callable[[str, torch.nn.Parameter], bool] | None = None,
+                        device: str | torch.device | None = "cpu") -> Iterator[tuple[str, torch.Tensor]]:
+    """(base name, tensor on `device`, None: where it lives) of every parameter and persistent buffer of the base
+    model, each adapted layer's weight merged (W + sum over active adapters of B @ A * scaling, in fp32, cast back
+    to W's dtype).
 
     `select(name, param)` False skips a parameter; an adapted layer is kept when `select` keeps any of its
     parameters (so `trainable` re-sends the layers whose adapters train). Every rank of a ZeRO-3 group must call
@@ -145,21 +146,13 @@ def iter_merged_weights(model: Any, select: Callable[[str, torch.nn.Parameter], 
         prefix = f"{name}." if name else ""
         if isinstance(module, LoraLayer):
             skip = module_name + "."
-            yield from _merged_layer(module, prefix, select)
+            yield from _merged_layer(module, prefix, select, device)
             continue
-        own = [(prefix + n, p) for n, p in module.named_parameters(recurse=False, remove_duplicate=False)]
-        if select is not None:
-            own = [(n, p) for n, p in own if select(n, p)]
-        with gathered([p for _, p in own]):
-            for full, param in own:
-                yield full, param.detach().to("cpu", copy=True).contiguous()
-        for buf_name, buf in module.named_buffers(recurse=False):
-            if buf_name not in module._non_persistent_buffers_set:
-                yield prefix + buf_name, buf.detach().to("cpu", copy=True).contiguous()
+        yield from module_own_weights(module, prefix, select, device)
 
 
-def _merged_layer(layer: Any, prefix: str, select: Callable[[str, torch.nn.Parameter], bool] | None
-                  ) -> Iterator[tuple[str, torch.Tensor]]:
+def _merged_layer(layer: Any, prefix: str, select: Callable[[str, torch.nn.Parameter], bool] | None,
+                  device: str | torch.device | None) -> Iterator[tuple[str, torch.Tensor]]:
     base = layer.get_base_layer()
     params = list(layer.named_parameters())
     if select is not None and not any(select(prefix + n, p) for n, p in params):
@@ -169,10 +162,10 @@ def _merged_layer(layer: Any, prefix: str, select: Callable[[str, torch.nn.Param
         for adapter in layer.active_adapters:
             if adapter in layer.lora_A and not layer.disable_adapters:
                 weight = weight + layer.get_delta_weight(adapter).float()
-        yield prefix + "weight", weight.to(base.weight.dtype).to("cpu").contiguous()
+        yield prefix + "weight", weight.to(base.weight.dtype).to(device or weight.device).contiguous()
         bias = getattr(base, "bias", None)
         if bias is not None and (select is None or select(prefix + "bias", bias)):  # unchanged by the adapters
-            yield prefix + "bias", bias.detach().to("cpu", copy=True).contiguous()
+            yield prefix + "bias", bias.detach().to(device or bias.device, copy=True).contiguous()
 
 
 def merged_state_dict(model: Any, keep: bool = True) -> dict[str, torch.Tensor] | None:

@@ -224,9 +224,11 @@ class VLLMEngine:
         module = getattr(model, "module", model)  # a DeepSpeed engine or the bare policy
         select = trainable if self.synced_once else None
         if self.in_process:
-            # Same process: the tensors go straight in, module by module. (A weights_path reload would also
-            # repoint the shared model config, and with it the image processor, at the weights folder.)
-            self.llm.collective_rpc("reload_weights", kwargs={"weights_iterator": iter_module_weights(module, select)})
+            # Same process: the tensors go straight in, module by module, copied where they live (on a GPU no
+            # round trip through host memory). (A weights_path reload would also repoint the shared model config,
+            # and with it the image processor, at the weights folder.)
+            weights = iter_module_weights(module, select, device=None)
+            self.llm.collective_rpc("reload_weights", kwargs={"weights_iterator": weights})
         else:
             # Across processes tensors arrive as lists (FIELD-NOTES, vLLM pitfall 3): go through a safetensors folder.
             if not write_weights(module, self.weights_dir, select=select):

@@ -1,7 +1,7 @@
 """Policy weights -> a safetensors folder an engine reloads from, one module at a time.
 
-Under ZeRO-3 each module's own parameters are gathered (`deepspeed.zero.GatheredParameters`), copied to CPU
-and released before the next module is gathered, so no rank ever holds the whole model on its accelerator;
+Under ZeRO-3 each module's own parameters are gathered (`deepspeed.zero.GatheredParameters`), copied (to CPU
+here) and released before the next module is gathered, so no rank ever holds the whole model on its accelerator;
 the CPU copies go to disk in shards of at most `shard_bytes`. Names are the policy's `state_dict` names
 (tied aliases such as `lm_head.weight` included), which is the checkpoint format engines load.
 """
@@ -15,32 +15,24 @@ from typing import Any
 
 import torch
 
-from mmreason.distributed import gathered
+from mmreason.distributed import module_own_weights
 from mmreason.lora import is_lora, iter_merged_weights
 
 
-def iter_module_weights(model: torch.nn.Module, select: Callable[[str, torch.nn.Parameter], bool] | None = None
-                        ) -> Iterator[tuple[str, torch.Tensor]]:
-    """(name, CPU tensor) for every parameter and persistent buffer, module by module.
+def iter_module_weights(model: torch.nn.Module, select: Callable[[str, torch.nn.Parameter], bool] | None = None,
+                        device: str | torch.device | None = "cpu") -> Iterator[tuple[str, torch.Tensor]]:
+    """(name, tensor) for every parameter and persistent buffer, module by module, as copies on `device` (None:
+    where each tensor lives).
 
     A tied parameter is yielded under each of its names. `select(name, param)` False skips a parameter (and its
     gather). Every rank of a ZeRO-3 group must call this with the same `select`: each gather is a collective.
     A LoRA policy (model.lora) yields its base model's names with the adapters merged (mmreason/lora.py).
     """
     if is_lora(model):
-        yield from iter_merged_weights(model, select)
+        yield from iter_merged_weights(model, select, device)
         return
     for module_name, module in model.named_modules():
-        prefix = f"{module_name}." if module_name else ""
-        own = [(prefix + n, p) for n, p in module.named_parameters(recurse=False, remove_duplicate=False)]
-        if select is not None:
-            own = [(n, p) for n, p in own if select(n, p)]
-        with gathered([p for _, p in own]):
-            for name, param in own:
-                yield name, param.detach().to("cpu", copy=True).contiguous()
-        for name, buf in module.named_buffers(recurse=False):
-            if name not in module._non_persistent_buffers_set:
-                yield prefix + name, buf.detach().to("cpu", copy=True).contiguous()
+        yield from module_own_weights(module, f"{module_name}." if module_name else "", select, device)
 
 
 def write_weights(model: torch.nn.Module, out_dir: str | Path, *, select: Callable[[str, torch.nn.Parameter], bool] | None = None,
