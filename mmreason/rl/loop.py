@@ -543,8 +543,10 @@ def run(cfg: Config, rank: int, world_size: int) -> dict[str, float]:
             **{f"sampler/{k}": v for k, v in sampler.stats().items()},
         }
         if rollout.engine_logprobs is not None and trainer_logprobs is not None:  # sampler vs trainer agreement
-            metrics["rollout/logprob_diff"] = mean_over_ranks(
-                logprob_abs_diff(rollout.engine_logprobs, trainer_logprobs, rollout.response_mask))
+            diff = logprob_abs_diff(rollout.engine_logprobs, trainer_logprobs, rollout.response_mask)
+            metrics["rollout/logprob_diff"] = mean_over_ranks(diff)
+            # the worst token too: a mean near 0 can hide a few tokens the sampler and trainer disagree on (bf16)
+            metrics["rollout/logprob_diff_max"] = all_reduce_max(diff.max() if diff.numel() else 0.0)
         if validate and ((cfg.train.eval_every and step % cfg.train.eval_every == 0) or step == cfg.train.max_steps):
             metrics.update(validate())
         if step == cfg.train.max_steps:  # a collective: every rank must hold the same weights

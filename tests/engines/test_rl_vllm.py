@@ -41,6 +41,7 @@ def test_two_rank_rl_with_the_vllm_engine(small_corpus, tiny_checkpoint, tmp_pat
             assert math.isfinite(record[key]), (key, record[key])
         # Synced every step: the sampler's log-probs are the trainer's up to the masked vision tokens (< 0.05).
         assert record["rollout/logprob_diff"] < 0.05, record["rollout/logprob_diff"]
+        assert record["rollout/logprob_diff"] <= record["rollout/logprob_diff_max"] < 1.0, record
     assert metrics[-1]["ranks/weight_max_diff"] == 0.0
     assert (out / "hf" / "latest" / "config.json").is_file()
 
