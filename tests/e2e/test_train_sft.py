@@ -110,14 +110,19 @@ def test_killed_run_resumes_with_same_steps_and_losses(corpus, tiny_checkpoint, 
     assert_same_six_steps(straight, interrupted)
 
 
+def warmup_in_shards(corpus, out, repo_root):
+    """The warmup set of corpus/train in shards of 40 samples (at least 4, so two ranks can split them)."""
+    subprocess.run([sys.executable, "data_prep/build_warmup.py", "--config", "configs/quickstart/warmup.yaml",
+                    f"input={corpus / 'train'}", f"output={out}", "shard_size=40"], cwd=repo_root, check=True,
+                   capture_output=True)
+    assert len(list(out.glob("*.tar"))) >= 4
+    return out
+
+
 def test_two_ranks_under_the_shard_split_resume_exactly(corpus, tiny_checkpoint, tmp_path, repo_root):
     """Two ranks each reading whole shards of their own (data.split=shard), killed after the step-2 checkpoint and
     resumed: the same steps and losses as the uninterrupted run (each rank's shard position is in the checkpoint)."""
-    warmup = tmp_path / "warmup_in_6_shards"
-    subprocess.run([sys.executable, "data_prep/build_warmup.py", "--config", "configs/quickstart/warmup.yaml",
-                    f"input={corpus / 'train'}", f"output={warmup}", "shard_size=40"], cwd=repo_root, check=True,
-                   capture_output=True)
-    assert len(list(warmup.glob("*.tar"))) >= 4
+    warmup = warmup_in_shards(corpus, tmp_path / "warmup_in_6_shards", repo_root)
     steps = ["train.max_steps=6", "train.save_every=2", "data.split=shard", f"data.train={warmup}"]
 
     def two_ranks(out):  # a fresh master port per launch
@@ -135,12 +140,8 @@ def test_two_ranks_count_each_truncated_shard_once(corpus, tiny_checkpoint, tmp_
     """Every shard cut short (10 samples lost each) and read by two ranks under the shard split, for more than a
     pass: samples_lost_to_truncation is the union over ranks, each shard once (neither one rank's share nor a
     count that grows when a shard is read again)."""
-    warmup = tmp_path / "warmup_cut"
-    subprocess.run([sys.executable, "data_prep/build_warmup.py", "--config", "configs/quickstart/warmup.yaml",
-                    f"input={corpus / 'train'}", f"output={warmup}", "shard_size=40"], cwd=repo_root, check=True,
-                   capture_output=True)
+    warmup = warmup_in_shards(corpus, tmp_path / "warmup_cut", repo_root)
     shards = sorted(warmup.glob("*.tar"))
-    assert len(shards) >= 4
     kept = 0
     for shard in shards:
         count = sample_count(shard)

@@ -5,16 +5,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from PIL import Image, ImageDraw
+from engine_helpers import dots
 
 from mmreason.problem import Problem
-
-
-def dots(n: int, size: int = 112) -> Image.Image:
-    image = Image.new("RGB", (size, size), "white")
-    for i in range(n):
-        ImageDraw.Draw(image).ellipse((10 + 25 * i, 40, 28 + 25 * i, 58), fill="black")
-    return image
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ import sys
 
 import torch
 import torch.distributed as dist
-from PIL import Image, ImageDraw
+from engine_helpers import dots
 
 from mmreason.config import ModelConfig, RolloutConfig
 from mmreason.distributed import shutdown_distributed
@@ -29,11 +29,8 @@ SAMPLES = 2
 def problem(rank: int, index: int) -> Problem:
     if rank == 0:
         return Problem(pid=f"t{index}", question=f"What is {index} + 2?", answer=str(index + 2), answer_type="integer")
-    image = Image.new("RGB", (112, 112), "white")
-    for i in range(index + 1):
-        ImageDraw.Draw(image).ellipse((10 + 25 * i, 40, 28 + 25 * i, 58), fill="black")
     return Problem(pid=f"i{index}", question="How many dots?", answer=str(index + 1), answer_type="integer",
-                   images=[image])
+                   images=[dots(index + 1)])
 
 
 def main() -> None:
